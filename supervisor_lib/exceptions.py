@@ -1,0 +1,64 @@
+"""The one error tree of Supervisor, split by what the caller should do.
+
+::
+
+    SpecError (ValueError)              a task spec is invalid: fix the file (no Airflow import; spec/errors.py)
+    SupervisorError (Exception)         base of every runtime error raised by Supervisor
+    ├── RetryableError (AirflowException)   transient: rate limit, overload, 5xx, timeout, reset.
+    │                                       Airflow's task retries may help; the SDK error is kept as __cause__.
+    └── FatalError (AirflowFailException)   no retry can help; the message says what to fix
+        ├── ProviderConfigError             auth (401/403), unknown model (404), bad request (400), bad connection
+        ├── BudgetExceededError             the call would push spend over a budget; it was not sent
+        └── OutputValidationError           the model's structured output never matched the schema
+
+Raising a ``FatalError`` fails the task at once (Airflow skips the remaining retries);
+raising a ``RetryableError`` fails this try and lets Airflow retry it.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from supervisor_lib.spec.errors import SpecError, SpecProblem
+
+__all__ = [
+    "BudgetExceededError",
+    "FatalError",
+    "OutputValidationError",
+    "ProviderConfigError",
+    "RetryableError",
+    "SpecError",
+    "SpecProblem",
+    "SupervisorError",
+]
+
+
+class SupervisorError(Exception):
+    """Base of every runtime error raised by Supervisor."""
+
+
+class RetryableError(SupervisorError, AirflowException):
+    """A transient failure: this try fails and Airflow's retries may succeed.
+
+    :param retry_after: seconds the provider asked us to wait, when it said so.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class FatalError(SupervisorError, AirflowFailException):
+    """A failure no retry can help: the task fails at once and the message says what to fix."""
+
+
+class ProviderConfigError(FatalError):
+    """The provider rejected the request for a reason only a person can fix (key, model, request shape)."""
+
+
+class BudgetExceededError(FatalError):
+    """The call would push spend over a budget, so it was not sent."""
+
+
+class OutputValidationError(FatalError):
+    """The model's structured output did not match the requested JSON schema, even after a corrective retry."""

@@ -1,0 +1,280 @@
+"""``make run``: Airflow with the project's DAGs and plugin, the offline demo provider, and a demo run.
+
+It initialises an Airflow home inside the checkout (``.airflow/``, git-ignored), applies
+``airflow_settings.yaml``, starts the Airflow components (API server on 127.0.0.1, scheduler, DAG processor,
+triggerer) with parallelism sized for a small machine, triggers the demo DAG through the REST API, prints the
+run's outcome and keeps Airflow up until Ctrl-C, which stops every process it started.
+
+With no ``ANTHROPIC_API_KEY`` / ``OPENAI_API_KEY`` in the environment the provider connections point at the
+offline demo provider (:mod:`supervisor_lib.testing`), started here on a loopback port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+PROVIDER_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+DEMO_DAG_ID = "supervisor_demo"
+
+
+def log(message: str) -> None:
+    print(f"[supervisor] {message}", flush=True)
+
+
+@dataclass
+class Launcher:
+    """Owns every process ``make run`` starts, so Ctrl-C (or a failure) stops them all."""
+
+    root: Path
+    port: int
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    fake_server: Any = None
+
+    @property
+    def home(self) -> Path:
+        return self.root / ".airflow"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        for name, proc in self.processes.items():
+            if proc.poll() is None:
+                log(f"stopping {name}")
+                _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+        if self.fake_server is not None:
+            self.fake_server.stop()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+
+
+def _persistent_secrets(home: Path) -> dict[str, str]:
+    """Fernet key, JWT secret and the admin password: generated once, kept in the (git-ignored) Airflow home."""
+    path = home / "supervisor_local_secrets.json"
+    data: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if "fernet_key" not in data:
+        from cryptography.fernet import Fernet
+
+        data["fernet_key"] = Fernet.generate_key().decode()
+    data.setdefault("jwt_secret", secrets.token_urlsafe(32))
+    data.setdefault("admin_password", secrets.token_urlsafe(9))
+    path.write_text(json.dumps(data, indent=2))
+    path.chmod(0o600)
+    return data
+
+
+def airflow_env(root: Path, home: Path, port: int, base: dict[str, str]) -> dict[str, str]:
+    """The environment every Airflow component and CLI call of ``make run`` shares."""
+    local = _persistent_secrets(home)
+    passwords = home / "simple_auth_manager_passwords.json"
+    passwords.write_text(json.dumps({"admin": local["admin_password"]}))
+    env = dict(base)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": base.get("AIRFLOW__CORE__PARALLELISM", "4"),
+            "AIRFLOW__CORE__FERNET_KEY": local["fernet_key"],
+            "AIRFLOW__API_AUTH__JWT_SECRET": local["jwt_secret"],
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
+            "SUPERVISOR_HOME": str(home),
+        }
+    )
+    env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / 'airflow.db'}")
+    env.setdefault("SUPERVISOR_ANALYTICS_SQLITE", str(home / "analytics.db"))
+    return env
+
+
+def provider_endpoints(env: dict[str, str], launcher: Launcher) -> dict[str, str]:
+    """Point each provider without a real key at the offline demo provider; return {provider: mode}."""
+    missing = [p for p, key in PROVIDER_KEYS.items() if not env.get(key)]
+    modes = {p: "real API" for p in PROVIDER_KEYS}
+    if not missing:
+        return modes
+    from supervisor_lib.testing import FakeProviderServer
+
+    launcher.fake_server = FakeProviderServer(latency=0.2).start()
+    for provider in missing:
+        key = PROVIDER_KEYS[provider]
+        log(f"{key} is not set: the '{provider}_default' connection uses the offline demo provider")
+        env[key] = "demo-key-not-secret"
+        base = (
+            launcher.fake_server.anthropic_base_url if provider == "anthropic" else launcher.fake_server.openai_base_url
+        )
+        env[f"{provider.upper()}_BASE_URL"] = base
+        modes[provider] = f"offline demo provider at {launcher.fake_server.url}"
+    return modes
+
+
+def _db_dialect(env: dict[str, str]) -> str:
+    return env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].split(":", 1)[0].split("+", 1)[0]
+
+
+def prepare(launcher: Launcher, env: dict[str, str]) -> None:
+    """Migrate the metadata DB and apply ``airflow_settings.yaml``."""
+    log(f"metadata DB dialect: {_db_dialect(env)} (set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN to change it)")
+    logs = launcher.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / "db-migrate.log", "wb") as out:
+        result = subprocess.run(["airflow", "db", "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise SystemExit(f"'airflow db migrate' failed; see {logs / 'db-migrate.log'}")
+    settings_file = launcher.root / "airflow_settings.yaml"
+    apply = [sys.executable, "-m", "supervisor_lib.local.apply_settings", str(settings_file)]
+    applied = subprocess.run(apply, env=env, capture_output=True, text=True)
+    if applied.returncode != 0:
+        raise SystemExit(f"applying {settings_file.name} failed:\n{applied.stderr.strip()[-2000:]}")
+    log(applied.stdout.strip())
+
+
+def start_components(launcher: Launcher, env: dict[str, str]) -> None:
+    logs = launcher.home / "logs"
+    for name in COMPONENTS:
+        out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - the child process owns the file from here on
+        launcher.processes[name] = subprocess.Popen(
+            ["airflow", name], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    log(f"started {', '.join(COMPONENTS)}; component logs in .airflow/logs/")
+
+
+def _request(method: str, url: str, body: dict[str, Any] | None = None, token: str | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def wait_until(what: str, check: Any, launcher: Launcher, timeout: float) -> Any:
+    """Poll ``check()`` until it returns a truthy value; fail early when an Airflow component died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in launcher.processes.items():
+            if proc.poll() is not None:
+                tail = (launcher.home / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise SystemExit(
+                    f"the Airflow {name} exited with code {proc.returncode} while waiting for {what}:\n{tail}"
+                )
+        try:
+            value = check()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            value = None
+        if value:
+            return value
+        time.sleep(1)
+    raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}; see .airflow/logs/")
+
+
+def run_demo(launcher: Launcher, password: str, dag_id: str) -> str:
+    """Trigger ``dag_id`` through the REST API, wait for it to finish and print the outcome."""
+    api = f"{launcher.base_url}/api/v2"
+    token = _request("POST", f"{launcher.base_url}/auth/token", {"username": "admin", "password": password})[
+        "access_token"
+    ]
+    wait_until(
+        f"the DAG processor to load '{dag_id}'",
+        lambda: _request("GET", f"{api}/dags/{dag_id}", token=token),
+        launcher,
+        timeout=180,
+    )
+    _request("PATCH", f"{api}/dags/{dag_id}", {"is_paused": False}, token=token)
+    run = _request("POST", f"{api}/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": {}}, token=token)
+    run_id = run["dag_run_id"]
+    log(f"triggered demo run {dag_id} / {run_id}")
+
+    def finished() -> str | None:
+        state = _request("GET", f"{api}/dags/{dag_id}/dagRuns/{run_id}", token=token)["state"]
+        return state if state in ("success", "failed") else None
+
+    state = wait_until(f"demo run {run_id}", finished, launcher, timeout=300)
+    tis = _request("GET", f"{api}/dags/{dag_id}/dagRuns/{run_id}/taskInstances", token=token)["task_instances"]
+    for ti in sorted(tis, key=lambda t: t.get("start_date") or ""):
+        log(f"  task {ti['task_id']}: {ti['state']}")
+    log(f"demo run {state.upper()}: {launcher.base_url}/dags/{dag_id}/runs/{run_id}")
+    return str(state)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SUPERVISOR_PORT", "8080")))
+    parser.add_argument("--project-dir", type=Path, default=Path.cwd())
+    parser.add_argument("--demo-dag", default=os.environ.get("SUPERVISOR_DEMO_DAG", DEMO_DAG_ID))
+    parser.add_argument("--no-demo", action="store_true", help="start Airflow without triggering the demo run")
+    parser.add_argument("--exit-after-demo", action="store_true", help="stop everything once the demo run ends")
+    args = parser.parse_args(argv)
+
+    launcher = Launcher(root=args.project_dir.resolve(), port=args.port)
+    launcher.home.mkdir(exist_ok=True)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        env = airflow_env(launcher.root, launcher.home, args.port, dict(os.environ))
+        modes = provider_endpoints(env, launcher)
+        prepare(launcher, env)
+        start_components(launcher, env)
+        wait_until(
+            "the API server",
+            lambda: _request("GET", f"{launcher.base_url}/api/v2/monitor/health"),
+            launcher,
+            timeout=120,
+        )
+        password = json.loads((launcher.home / "simple_auth_manager_passwords.json").read_text())["admin"]
+        _banner(launcher, password, modes)
+        state = "skipped" if args.no_demo else run_demo(launcher, password, args.demo_dag)
+        if args.exit_after_demo:
+            return 0 if state in ("success", "skipped") else 1
+        log("Airflow is running. Press Ctrl-C to stop every process started here.")
+        wait_until("Ctrl-C", lambda: False, launcher, timeout=float("inf"))
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        launcher.stop()
+
+
+def _banner(launcher: Launcher, password: str, modes: dict[str, str]) -> None:
+    log("=" * 64)
+    log(f"Airflow UI:  {launcher.base_url}")
+    log(f"Login:       admin / {password}")
+    for provider, mode in modes.items():
+        log(f"{provider:<12} {mode}")
+    log("=" * 64)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Airflow operators: one per AI provider, and the supervised coding operators built on them."""

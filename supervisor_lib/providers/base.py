@@ -1,0 +1,144 @@
+"""The shared base of the provider hooks: connection → client config → sync and async clients, and one call.
+
+A hook is the only code that reads a connection. The API key is the connection's password, the base URL its
+host (so OpenAI-compatible servers and gateways work), and the extras hold ``default_model``, ``timeout``,
+``max_retries`` and, for OpenAI, ``organization`` / ``project``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar
+
+from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
+
+from supervisor_lib.exceptions import ProviderConfigError, RetryableError
+from supervisor_lib.providers.errors import map_sdk_error
+from supervisor_lib.providers.types import LLMRequest, LLMResponse, ProviderName
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Everything needed to build an SDK client; ``api_key`` is never part of ``repr``."""
+
+    base_url: str | None
+    api_key: str | None = field(repr=False)
+    timeout: float = 120.0
+    max_retries: int = 0
+    default_model: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class BaseLLMHook(BaseHook):
+    """Connection handling and one model call; subclasses supply the SDK-specific parts.
+
+    :param conn_id: the Airflow connection to use (``conn_type`` ``anthropic`` or ``openai``).
+    """
+
+    provider: ClassVar[ProviderName]
+    conn_name_attr = "conn_id"
+    default_conn_name: ClassVar[str]
+    conn_type: ClassVar[str]
+    hook_name: ClassVar[str]
+    #: extras passed straight to the SDK client constructor
+    client_options: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id or self.default_conn_name
+
+    # -- connection → config --------------------------------------------------------------------------------
+    @classmethod
+    def config_from_connection(cls, conn: Any) -> ClientConfig:
+        """Validate a connection and turn it into a :class:`ClientConfig` (the key is masked in logs)."""
+        if conn.conn_type not in (cls.conn_type, "generic", "http"):
+            raise ProviderConfigError(
+                f"connection {conn.conn_id!r} has conn_type {conn.conn_type!r}; {cls.hook_name} needs '{cls.conn_type}'"
+            )
+        extra = conn.extra_dejson or {}
+        if conn.password:
+            mask_secret(conn.password)
+        try:
+            timeout = float(extra.get("timeout") or 120.0)
+            max_retries = int(extra.get("max_retries") or 0)
+        except (TypeError, ValueError) as exc:
+            raise ProviderConfigError(
+                f"connection {conn.conn_id!r}: extras timeout/max_retries must be numbers"
+            ) from exc
+        return ClientConfig(
+            base_url=conn.host or None,
+            api_key=conn.password or None,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_model=extra.get("default_model"),
+            options={k: extra[k] for k in cls.client_options if extra.get(k)},
+        )
+
+    @cached_property
+    def config(self) -> ClientConfig:
+        return self.config_from_connection(self.get_connection(self.conn_id))
+
+    async def aconfig(self) -> ClientConfig:
+        """The config read through Airflow's async connection API (for triggers)."""
+        return self.config_from_connection(await self.aget_connection(self.conn_id))
+
+    # -- clients --------------------------------------------------------------------------------------------
+    @classmethod
+    def build_client(cls, config: ClientConfig, *, use_async: bool = False) -> Any:
+        """Build the SDK client (sync or async) from one config: the single place clients are made."""
+        raise NotImplementedError
+
+    @cached_property
+    def client(self) -> Any:
+        return self.build_client(self.config)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's "Test connection" button: list the models the key can see."""
+        try:
+            models = self.client.models.list()
+            return True, f"connected; {len(list(models))} models visible"
+        except Exception as exc:  # the UI shows the message; the key is masked by Airflow
+            return False, str(map_sdk_error(exc, self.provider, "-"))
+
+    # -- one call -------------------------------------------------------------------------------------------
+    @classmethod
+    def request_params(cls, request: LLMRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def send(cls, client: Any, params: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    async def asend(cls, client: Any, params: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def parse_response(cls, raw: Any, request: LLMRequest) -> LLMResponse:
+        raise NotImplementedError
+
+    def complete(self, request: LLMRequest) -> tuple[LLMResponse, float]:
+        """Send one request synchronously; return the response and its latency in seconds."""
+        return self.call_once(lambda: self.send(self.client, self.request_params(request)), request, self.provider)
+
+    @classmethod
+    def call_once(cls, send: Callable[[], Any], request: LLMRequest, provider: str) -> tuple[LLMResponse, float]:
+        started = time.monotonic()
+        try:
+            raw = send()
+        except Exception as exc:
+            raise map_sdk_error(exc, provider, request.model) from exc
+        return cls.parse_response(raw, request), time.monotonic() - started
+
+
+def parse_json_output(text: str, provider: str, model: str) -> Any:
+    """Parse a structured-output answer; a body that is not JSON is retryable (the model may do better)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RetryableError(f"{provider} model {model!r} returned structured output that is not JSON: {exc}") from exc

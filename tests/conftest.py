@@ -1,0 +1,70 @@
+"""Test-session set-up shared by every test.
+
+Before anything imports Airflow, point it at a throw-away Airflow home and pick the metadata DB: a fresh
+PostgreSQL database when the server on 127.0.0.1:5432 answers (CI and this machine), else SQLite — and say which
+in the report header, so every run log shows the dialect it used. The DB itself is migrated lazily, only for the
+tests that need it (the ``airflow_db`` fixture).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.databases import DatabaseChoice, choose_databases
+
+ROOT = Path(__file__).resolve().parents[1]
+_HOME = Path(tempfile.mkdtemp(prefix="supervisor-tests-"))
+DATABASES: DatabaseChoice = choose_databases(_HOME)
+
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_HOME),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": DATABASES.airflow_url,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "SUPERVISOR_HOME": str(_HOME),
+    }
+)
+# Tests never see real provider keys, whatever the developer's shell holds.
+for _key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
+    os.environ.pop(_key, None)
+
+pytest_plugins = (
+    ["supervisor_lib.testing.pytest_plugin"] if (ROOT / "supervisor_lib/testing/pytest_plugin.py").exists() else []
+)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [f"metadata DB: {DATABASES.describe()}", f"AIRFLOW_HOME: {_HOME}"]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    DATABASES.drop()
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Iterator[DatabaseChoice]:
+    """A migrated Airflow metadata DB (PostgreSQL when reachable, else SQLite), shared by the session."""
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, env=os.environ.copy()
+    )
+    assert result.returncode == 0, f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    yield DATABASES
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return ROOT
