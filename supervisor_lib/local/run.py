@@ -41,12 +41,9 @@ class Launcher:
 
     root: Path
     port: int
+    home: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     fake_server: Any = None
-
-    @property
-    def home(self) -> Path:
-        return self.root / ".airflow"
 
     @property
     def base_url(self) -> str:
@@ -93,8 +90,10 @@ def airflow_env(root: Path, home: Path, port: int, base: dict[str, str]) -> dict
     passwords = home / "simple_auth_manager_passwords.json"
     passwords.write_text(json.dumps({"admin": local["admin_password"]}))
     env = dict(base)
+    bin_dir = str(Path(sys.executable).parent)  # the venv's airflow, whatever PATH says
     env.update(
         {
+            "PATH": f"{bin_dir}{os.pathsep}{base.get('PATH', '')}",
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
@@ -141,6 +140,10 @@ def provider_endpoints(env: dict[str, str], launcher: Launcher) -> dict[str, str
     return modes
 
 
+def _airflow() -> str:
+    return str(Path(sys.executable).parent / "airflow")
+
+
 def _db_dialect(env: dict[str, str]) -> str:
     return env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].split(":", 1)[0].split("+", 1)[0]
 
@@ -151,7 +154,7 @@ def prepare(launcher: Launcher, env: dict[str, str]) -> None:
     logs = launcher.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / "db-migrate.log", "wb") as out:
-        result = subprocess.run(["airflow", "db", "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        result = subprocess.run([_airflow(), "db", "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT)
     if result.returncode != 0:
         raise SystemExit(f"'airflow db migrate' failed; see {logs / 'db-migrate.log'}")
     settings_file = launcher.root / "airflow_settings.yaml"
@@ -167,9 +170,9 @@ def start_components(launcher: Launcher, env: dict[str, str]) -> None:
     for name in COMPONENTS:
         out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - the child process owns the file from here on
         launcher.processes[name] = subprocess.Popen(
-            ["airflow", name], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            [_airflow(), name], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    log(f"started {', '.join(COMPONENTS)}; component logs in .airflow/logs/")
+    log(f"started {', '.join(COMPONENTS)}; component logs in {launcher.home / 'logs'}")
 
 
 def _request(method: str, url: str, body: dict[str, Any] | None = None, token: str | None = None) -> Any:
@@ -198,7 +201,7 @@ def wait_until(what: str, check: Any, launcher: Launcher, timeout: float) -> Any
         if value:
             return value
         time.sleep(1)
-    raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}; see .airflow/logs/")
+    raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}; see {launcher.home / 'logs'}")
 
 
 def run_demo(launcher: Launcher, password: str, dag_id: str) -> str:
@@ -234,13 +237,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("SUPERVISOR_PORT", "8080")))
     parser.add_argument("--project-dir", type=Path, default=Path.cwd())
+    parser.add_argument("--home", type=Path, default=None, help="the Airflow home (default: .airflow in the project)")
     parser.add_argument("--demo-dag", default=os.environ.get("SUPERVISOR_DEMO_DAG", DEMO_DAG_ID))
     parser.add_argument("--no-demo", action="store_true", help="start Airflow without triggering the demo run")
     parser.add_argument("--exit-after-demo", action="store_true", help="stop everything once the demo run ends")
     args = parser.parse_args(argv)
 
-    launcher = Launcher(root=args.project_dir.resolve(), port=args.port)
-    launcher.home.mkdir(exist_ok=True)
+    root = args.project_dir.resolve()
+    launcher = Launcher(root=root, port=args.port, home=(args.home or root / ".airflow").resolve())
+    launcher.home.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         env = airflow_env(launcher.root, launcher.home, args.port, dict(os.environ))

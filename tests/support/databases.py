@@ -74,3 +74,14 @@ def choose_databases(home: Path) -> DatabaseChoice:
             )
     print(f"[tests] {problem}")
     return DatabaseChoice("sqlite", f"sqlite:///{home / 'airflow.db'}", f"sqlite:///{home / 'analytics.db'}", problem)
+
+
+def fresh_database_url(choice: DatabaseChoice, name: str, sqlite_dir: Path) -> str:
+    """Another fresh metadata DB of the session's dialect (dropped with the session's own databases)."""
+    if choice.dialect != "postgresql":
+        return f"sqlite:///{sqlite_dir / (name + '.db')}"
+    full = f"{name}_{os.getpid()}"
+    _admin(f'DROP DATABASE IF EXISTS "{full}" WITH (FORCE)')
+    _admin(f'CREATE DATABASE "{full}"')
+    choice.created = (*choice.created, full)
+    return f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{full}"

@@ -1,0 +1,124 @@
+"""``make run``'s launcher, end to end: Airflow comes up, the demo run goes green, Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATABASES, ROOT
+from tests.support.databases import fresh_database_url
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _launcher_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SUPERVISOR_"))}
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = fresh_database_url(DATABASES, "supervisor_it_launcher", tmp_path)
+    return env
+
+
+def test_demo_run_is_green_and_everything_stops(tmp_path: Path) -> None:
+    port = free_port()
+    home = tmp_path / "home"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "supervisor_lib.local.run",
+            "--exit-after-demo",
+            "--port",
+            str(port),
+            "--home",
+            str(home),
+            "--project-dir",
+            str(ROOT),
+        ],
+        env=_launcher_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=480,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out[-4000:] + result.stderr[-4000:]
+    dialect = DATABASES.dialect
+    assert f"metadata DB dialect: {dialect}" in out
+    assert "ANTHROPIC_API_KEY is not set" in out and "offline demo provider" in out
+    assert f"Airflow UI:  http://127.0.0.1:{port}" in out
+    password = json.loads((home / "simple_auth_manager_passwords.json").read_text())["admin"]
+    assert f"Login:       admin / {password}" in out
+    assert "task ask_claude: success" in out and "task ask_gpt: success" in out
+    assert "demo run SUCCESS" in out
+    with pytest.raises(OSError):  # the API server is gone
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2)
+
+
+def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "supervisor_lib.local.run",
+            "--no-demo",
+            "--port",
+            str(port),
+            "--home",
+            str(tmp_path / "home"),
+            "--project-dir",
+            str(ROOT),
+        ],
+        env=_launcher_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "Press Ctrl-C" in line:
+            break
+    else:
+        pytest.fail("launcher ended before Airflow was ready:\n" + "".join(lines[-50:]))
+    started = _descendants(proc.pid)
+    assert len(started) >= 4, f"expected the Airflow components as children, found {started}"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 0
+    time.sleep(1)
+    alive = [pid for pid in started if _alive(pid)]
+    assert alive == [], f"processes left running after Ctrl-C: {alive}"
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children in new sessions included), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        current = frontier.pop()
+        kids = [child for child, parent in parents.items() if parent == current]
+        found += kids
+        frontier += kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "zombie" not in status.lower()
