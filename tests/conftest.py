@@ -41,9 +41,7 @@ os.environ.update(
 for _key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
     os.environ.pop(_key, None)
 
-pytest_plugins = (
-    ["supervisor_lib.testing.pytest_plugin"] if (ROOT / "supervisor_lib/testing/pytest_plugin.py").exists() else []
-)
+pytest_plugins = ["supervisor_lib.testing.pytest_plugin"]
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
