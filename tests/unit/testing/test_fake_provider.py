@@ -228,6 +228,20 @@ def test_json_rule_without_a_format_answers_json_text(
     assert block.type == "text" and json.loads(block.text) == [1, 2, 3]
 
 
+def test_rule_with_text_and_json_answers_each_kind_of_request(
+    fake_provider: FakeProviderServer, anthropic_client: anthropic.Anthropic
+) -> None:
+    fake_provider.add_rule(Rule(text="plain words", json={"verdict": "pass", "score": 5}))
+
+    plain = ask_claude(anthropic_client, "grade it").content[0]
+    parsed = anthropic_client.messages.parse(
+        model=CLAUDE, max_tokens=64, messages=[{"role": "user", "content": "grade it"}], output_format=Verdict
+    )
+
+    assert plain.type == "text" and plain.text == "plain words"
+    assert parsed.parsed_output == Verdict(verdict="pass", score=5)
+
+
 def test_openai_structured_output_chat_and_responses(
     fake_provider: FakeProviderServer, openai_client: openai.OpenAI
 ) -> None:

@@ -66,10 +66,10 @@ def test_anthropic_batch_with_partial_failure(
 
     assert results["a"].type == "succeeded"
     assert results["a"].message.content[0].text == "a summary"  # type: ignore[union-attr]
-    assert results["a"].message.usage.service_tier == "batch"  # type: ignore[union-attr]
+    assert results["a"].message.usage.service_tier == "batch"
     assert results["c"].type == "succeeded"
     assert results["b"].type == "errored"
-    assert results["b"].error.error.type == "overloaded_error"  # type: ignore[union-attr]
+    assert results["b"].error.error.type == "overloaded_error"
     assert created.id in [batch.id for batch in batches.list()]
 
 

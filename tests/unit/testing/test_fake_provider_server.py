@@ -27,7 +27,7 @@ def _post_json(url: str, body: dict[str, object]) -> dict[str, object]:
         url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}, method="POST"
     )
     with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())  # type: ignore[no-any-return]
+        return json.loads(response.read())
 
 
 def test_two_hundred_concurrent_slow_requests(fake_provider: FakeProviderServer) -> None:
@@ -50,6 +50,17 @@ def test_unknown_paths_get_a_404(fake_provider: FakeProviderServer) -> None:
         urllib.request.urlopen(fake_provider.url + "/nowhere", timeout=5)
 
     assert caught.value.code == 404
+
+
+def test_invalid_json_body_is_a_bad_request(fake_provider: FakeProviderServer) -> None:
+    request = urllib.request.Request(
+        fake_provider.url + "/v1/messages", data=b"{oops", headers={"content-type": "application/json"}, method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=5)
+
+    assert caught.value.code == 400
+    assert json.loads(caught.value.read())["error"]["type"] == "invalid_request_error"
 
 
 def test_cli_serves_a_script_until_sigterm(tmp_path: Path) -> None:
