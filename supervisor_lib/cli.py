@@ -1,0 +1,84 @@
+"""The ``supervisor`` command: validate specs, print their JSON Schema, show a workflow's task graph.
+
+It imports no Airflow and no AI SDK, so it is fast enough for pre-commit hooks and CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from supervisor_lib.spec import SpecError, WorkflowSpec, json_schema, load_spec, load_specs
+
+DEFAULT_SPECS = "include/specs"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 all good, 1 invalid specs)."""
+    args = _parser().parse_args(argv)
+    return int(args.run(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="supervisor", description="Supervisor task specs: validate and inspect.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    check = commands.add_parser("validate", help="validate spec files (exit 1 and one line per problem if any)")
+    check.add_argument("paths", nargs="*", default=[DEFAULT_SPECS], metavar="PATH", help="files or directories")
+    check.set_defaults(run=_validate)
+    schema = commands.add_parser("schema", help="print the spec format's JSON Schema")
+    schema.set_defaults(run=_schema)
+    show = commands.add_parser("graph", help="print a workflow's task graph as JSON")
+    show.add_argument("path", metavar="PATH", help="a spec file")
+    show.set_defaults(run=_graph)
+    return parser
+
+
+def _validate(args: argparse.Namespace) -> int:
+    specs, errors = load_specs(args.paths)
+    for error in errors.values():
+        print(error)
+    if errors:
+        return 1
+    tasks = sum(len(spec.tasks) for spec in specs)
+    print(f"OK: {len(specs)} spec(s), {tasks} task(s) valid in {', '.join(args.paths)}")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    try:
+        spec = load_spec(args.path)
+    except SpecError as err:
+        print(err)
+        return 1
+    print(json.dumps(graph_json(spec), indent=2))
+    return 0
+
+
+def graph_json(spec: WorkflowSpec) -> dict[str, Any]:
+    """The task graph: nodes (defaults merged in), edges (upstream → downstream) and a topological order."""
+    nodes = [
+        {
+            "id": task.id,
+            "type": str(task.type),
+            "provider": None if task.provider is None else str(task.provider),
+            "model": task.model,
+            "writes": task.writes,
+            "mapped": task.foreach is not None,
+            "conditional": task.when is not None,
+        }
+        for task in spec.effective_tasks
+    ]
+    edges = [{"from": upstream, "to": downstream} for upstream, downstream in spec.edges()]
+    return {"dag_id": spec.dag_id, "nodes": nodes, "edges": edges, "order": spec.topological_order()}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

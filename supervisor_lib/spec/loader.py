@@ -1,0 +1,231 @@
+"""Load spec files: safe YAML → ``WorkflowSpec``, with every problem located at its file and line.
+
+Valid files take the fast path (libyaml's safe loader, then model validation). Only when a file is invalid do we
+compose the YAML node tree to find the line of each problem. Results are cached per process, keyed by the file's
+real path, mtime and size, and verified against a sha256 of its bytes, so re-loading an unchanged file costs a
+``stat``, a read and a hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from supervisor_lib.spec.errors import SpecError, SpecProblem, display_path, format_path
+from supervisor_lib.spec.models import WorkflowSpec
+from supervisor_lib.spec.translate import findings_from_error
+from supervisor_lib.spec.validate import Loc, describe
+
+StrPath = str | os.PathLike[str]
+SPEC_SUFFIXES = (".yaml", ".yml")
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SpecLoader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """The safe loader, refusing duplicate keys (plain YAML silently keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[tuple[str, str], int] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key, line = (key_node.tag, key_node.value), key_node.start_mark.line + 1
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key_node.value}' (first at line {seen[key]})", key_node.start_mark
+                    )
+                seen[key] = line
+        return super().construct_mapping(node, deep)
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        # PyYAML raises a bare ValueError, without a line, for an impossible date such as 2026-02-30.
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as err:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"invalid date '{node.value}': {err}", node.start_mark
+            ) from None
+
+
+_SpecLoader.add_constructor("tag:yaml.org,2002:timestamp", _SpecLoader.construct_yaml_timestamp)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    # (path as asked for, mtime_ns, size, sha256): the default dag_id and source_path come from the path as asked
+    # for, so a symlink under another name is not served the other name's spec.
+    key: tuple[str, int, int, str]
+    result: WorkflowSpec | SpecError
+
+
+_cache: dict[str, _Entry] = {}
+
+
+def load_spec(path: StrPath) -> WorkflowSpec:
+    """Load and validate one spec file; raise ``SpecError`` listing every problem (file, line, field path).
+
+    The dag_id defaults to the file name without its suffix. Results are cached in-process (see the module doc).
+    """
+    file = os.path.abspath(path)
+    try:
+        real = os.path.realpath(file)
+        stat = os.stat(real)
+        with open(real, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise SpecError([SpecProblem(file=file, message=f"cannot read the spec: {err.strerror or err}")]) from None
+    sha256 = hashlib.sha256(data).hexdigest()
+    key = (file, stat.st_mtime_ns, stat.st_size, sha256)
+    entry = _cache.get(real)
+    if entry is None or entry.key != key:
+        entry = _cache[real] = _Entry(key, _parse(data, file, sha256))
+    if isinstance(entry.result, SpecError):
+        raise SpecError(entry.result.problems)
+    return entry.result
+
+
+def clear_cache() -> None:
+    """Forget every cached spec (tests; a long-lived process that wants to reclaim memory)."""
+    _cache.clear()
+
+
+def load_specs(source: StrPath | Iterable[StrPath]) -> tuple[list[WorkflowSpec], dict[str, SpecError]]:
+    """Load every ``*.yaml``/``*.yml`` under a directory (recursively), or the given files and directories.
+
+    Returns the valid specs and the errors keyed by file path: one bad file never hides the others. Files are
+    taken in sorted order; when two files use the same dag_id, the later one is reported, naming the other.
+    """
+    specs: list[WorkflowSpec] = []
+    errors: dict[str, SpecError] = {}
+    owners: dict[str, str] = {}
+    for file in spec_files(source, errors):
+        try:
+            spec = load_spec(file)
+        except SpecError as err:
+            errors[file] = err
+            continue
+        if spec.dag_id in owners:
+            errors[file] = _clash(spec, file, owners[spec.dag_id])
+            continue
+        owners[spec.dag_id] = file
+        specs.append(spec)
+    return specs, errors
+
+
+def spec_files(source: StrPath | Iterable[StrPath], errors: dict[str, SpecError] | None = None) -> list[str]:
+    """The spec files named by ``source`` (files, directories searched recursively), sorted, without duplicates.
+
+    A path that does not exist is recorded in ``errors`` when given.
+    """
+    sources = [source] if isinstance(source, str | os.PathLike) else list(source)
+    found: set[str] = set()
+    for item in map(Path, sources):
+        if item.is_dir():
+            found.update(
+                str(p)
+                for p in item.rglob("*")
+                if p.suffix in SPEC_SUFFIXES and p.is_file() and not _hidden(p.relative_to(item))
+            )
+        elif item.is_file():
+            found.add(str(item))
+        elif errors is not None:
+            errors[str(item)] = SpecError([SpecProblem(file=str(item), message="no such file or directory")])
+    return sorted(found)
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def _parse(data: bytes, file: str, sha256: str) -> WorkflowSpec | SpecError:
+    """Validate one file's bytes: the spec, or the ``SpecError`` to raise."""
+    try:
+        text = data.decode("utf-8")
+        raw = yaml.load(text, Loader=_SpecLoader)  # a safe loader (libyaml when available)
+    except UnicodeDecodeError as err:
+        return SpecError([SpecProblem(file=file, message=f"the file is not UTF-8 text ({err.reason})")])
+    except yaml.YAMLError as err:
+        return SpecError([_yaml_problem(err, file)])
+    except ValueError as err:  # a constructor's own error, without a line
+        return SpecError([SpecProblem(file=file, message=f"invalid YAML value: {err}")])
+    if not isinstance(raw, dict):
+        what = "empty" if raw is None else f"{describe(raw)}, not a mapping of workflow keys"
+        line = None if raw is None else line_of(_compose(text), ())
+        return SpecError(
+            [SpecProblem(file=file, line=line, message=f"the file is {what} (expected dag_id, tasks, ...)")]
+        )
+    stem = Path(file).stem
+    named = "dag_id" in raw
+    dag_id = raw.get("dag_id") if named else stem
+    try:
+        return WorkflowSpec.model_validate(raw if named else {**raw, "dag_id": stem})._with_source(file, sha256)
+    except ValidationError as err:
+        dag_id = dag_id if isinstance(dag_id, str) else None
+        return _located(err, text, file, dag_id, from_stem=not named)
+
+
+def _yaml_problem(err: yaml.YAMLError, file: str) -> SpecProblem:
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err)
+    context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
+    if context and context_mark is not None and (mark is None or context_mark.line != mark.line):
+        context = f"{context} started at line {context_mark.line + 1}"
+    message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+    return SpecProblem(file=file, line=mark.line + 1 if mark else None, message=message)
+
+
+def _located(err: ValidationError, text: str, file: str, dag_id: str | None, *, from_stem: bool) -> SpecError:
+    """Every problem of ``err`` with its line, found by composing the YAML node tree (only on this error path)."""
+    root = _compose(text)
+    problems = []
+    for finding in findings_from_error(err, WorkflowSpec):
+        message, line = finding.message, line_of(root, finding.loc)
+        if from_stem and finding.loc == ("dag_id",):
+            message, line = f"{message} (taken from the file name: set dag_id to choose another)", None
+        problems.append(SpecProblem(file, line, format_path(finding.loc), message, dag_id))
+    return SpecError(problems)
+
+
+def _compose(text: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=_BaseLoader)
+    except yaml.YAMLError:
+        return None
+
+
+def line_of(node: yaml.Node | None, loc: Loc) -> int | None:
+    """The 1-based line of the YAML node at ``loc`` (a key's own line for mappings); for a key that is missing,
+    the line where its mapping starts."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        child = _child(node, part)
+        if child is None:
+            break
+        line, node = child
+    return line
+
+
+def _child(node: yaml.Node, part: str | int) -> tuple[int, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == part:
+                return key.start_mark.line + 1, value
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        item = node.value[part]
+        return item.start_mark.line + 1, item
+    return None
+
+
+def _clash(spec: WorkflowSpec, file: str, other: str) -> SpecError:
+    root = _compose(Path(file).read_text(encoding="utf-8"))
+    line = line_of(root, ("dag_id",)) if isinstance(root, yaml.MappingNode) and _child(root, "dag_id") else None
+    message = f"dag_id '{spec.dag_id}' is already used by {display_path(os.path.abspath(other))}"
+    return SpecError([SpecProblem(os.path.abspath(file), line, "dag_id", message, spec.dag_id)])

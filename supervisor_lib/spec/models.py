@@ -1,0 +1,398 @@
+"""The typed workflow spec: one ``WorkflowSpec`` per YAML file (one Airflow DAG), one ``TaskSpec`` per task.
+
+Every model forbids unknown keys and is frozen. Numbers and booleans are strict (``"1.5"`` is not a budget). A task
+keeps exactly what its author wrote; ``WorkflowSpec.effective(task)`` gives the same task with ``defaults`` and the
+built-in defaults merged in, which is what a builder should read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, cast
+
+from annotated_types import Ge, Le
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    Strict,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic._internal._model_construction import ModelMetaclass
+
+from supervisor_lib.spec import graph, validate
+from supervisor_lib.spec.translate import reraise_with, spec_error_from
+from supervisor_lib.spec.values import (
+    DEFAULT_START_DATE,
+    Count,
+    DependsOn,
+    Expression,
+    Flag,
+    Foreach,
+    JsonSchema,
+    NonEmpty,
+    Param,
+    Paths,
+    Seconds,
+    StartDate,
+    TaskId,
+    Template,
+    Text,
+    Usd,
+)
+
+# --- enums ----------------------------------------------------------------------------------------------------------
+
+
+class TaskType(StrEnum):
+    """What a task does. Read-only types only read the repo; write types change code in an isolated workspace."""
+
+    PR_REVIEW = "pr_review"
+    ISSUE_SUMMARY = "issue_summary"
+    CODE_ANALYSIS = "code_analysis"
+    SECURITY_AUDIT = "security_audit"
+    DOCUMENTATION = "documentation"
+    BUG_FIX = "bug_fix"
+    FEATURE = "feature"
+    REFACTOR = "refactor"
+    TESTING = "testing"
+    LLM = "llm"
+    HUMAN_APPROVAL = "human_approval"
+
+    @property
+    def writes_code(self) -> bool:
+        """True for the write types (a ``documentation`` task writes only when it sets ``write: true``)."""
+        return self in WRITE_TYPES
+
+    @property
+    def calls_model(self) -> bool:
+        """False only for ``human_approval``."""
+        return self is not TaskType.HUMAN_APPROVAL
+
+
+WRITE_TYPES = frozenset({TaskType.BUG_FIX, TaskType.FEATURE, TaskType.REFACTOR, TaskType.TESTING})
+READ_ONLY_TYPES = frozenset(TaskType) - WRITE_TYPES - {TaskType.HUMAN_APPROVAL}
+
+
+class Provider(StrEnum):
+    """Which AI provider runs a task; ``auto`` lets the router choose."""
+
+    ANTHROPIC = "anthropic"
+    OPENAI = "openai"
+    AUTO = "auto"
+
+
+class KeepWorkspace(StrEnum):
+    """When a write task's isolated workspace is kept after the task."""
+
+    ON_FAILURE = "on_failure"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+class TriggerRule(StrEnum):
+    """Airflow's trigger rules (``airflow.task.trigger_rule.TriggerRule``)."""
+
+    ALL_SUCCESS = "all_success"
+    ALL_FAILED = "all_failed"
+    ALL_DONE = "all_done"
+    ALL_DONE_MIN_ONE_SUCCESS = "all_done_min_one_success"
+    ALL_DONE_SETUP_SUCCESS = "all_done_setup_success"
+    ONE_SUCCESS = "one_success"
+    ONE_FAILED = "one_failed"
+    ONE_DONE = "one_done"
+    NONE_FAILED = "none_failed"
+    NONE_SKIPPED = "none_skipped"
+    ALWAYS = "always"
+    NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
+    ALL_SKIPPED = "all_skipped"
+
+
+BUILTIN_DEFAULTS: dict[str, Any] = {"provider": Provider.AUTO, "retries": 2, "cache": True}
+# Settings about the model call: they do not apply to human_approval tasks.
+MODEL_CALL_SETTINGS = frozenset({"provider", "model", "budget_usd", "max_tokens", "temperature", "system", "cache"})
+
+
+class _SpecModelMeta(ModelMetaclass):
+    """Makes ``TaskSpec(...)``/``WorkflowSpec(...)`` written in Python raise ``SpecError``, like a YAML file would.
+
+    Only the constructor call goes through here: nested validation and ``model_validate`` (the loader's path, which
+    adds line numbers) still raise pydantic's ``ValidationError``. An ``__init__`` override would not do: pydantic
+    calls a custom ``__init__`` for nested models too.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as err:
+            raise spec_error_from(err, cast("type[BaseModel]", cls), dag_id=kwargs.get("dag_id")) from None
+
+
+class _Model(BaseModel, metaclass=_SpecModelMeta):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True, protected_namespaces=()
+    )
+
+
+class TaskSettings(_Model):
+    """Settings a task may override and ``defaults`` may set for every task. ``None`` means "not set here"."""
+
+    OVERRIDABLE: ClassVar[tuple[str, ...]] = (
+        "provider", "model", "retries", "retry_delay_s", "budget_usd", "timeout_s", "max_tokens",
+        "temperature", "pool", "deferrable", "cache", "system",
+    )  # fmt: skip
+
+    provider: Provider | None = Field(
+        None, description="anthropic, openai, or auto (the router chooses). Default auto."
+    )
+    model: Text | None = Field(None, description="Model name, e.g. claude-sonnet-4-6; default: the provider's.")
+    retries: Count | None = Field(None, description="Airflow retries of the task. Default 2.")
+    retry_delay_s: Seconds | None = Field(None, description="Seconds between retries (Airflow's default when unset).")
+    budget_usd: Usd | None = Field(None, description="Spend limit per task run, in US dollars.")
+    timeout_s: Seconds | None = Field(
+        None, description="Execution timeout in seconds; for human_approval, how long to wait for a decision."
+    )
+    max_tokens: Annotated[int, Strict(), Ge(1)] | None = Field(None, description="Output token limit per model call.")
+    temperature: Annotated[float, Strict(), Ge(0), Le(2)] | None = Field(None, description="Sampling temperature.")
+    pool: Text | None = Field(None, description="Airflow pool the task runs in.")
+    deferrable: Flag | None = Field(None, description="Wait for the model in the triggerer; null: deployment default.")
+    cache: Flag | None = Field(
+        None, description="Re-use a response already paid for in this DAG run (retries, cleared tasks). Default true."
+    )
+    system: Template | None = Field(None, description="System prompt (templated).")
+
+
+class TaskDefaults(TaskSettings):
+    """Per-task settings applied to every task that does not set them itself."""
+
+
+class ValidateSpec(_Model):
+    """A command that must pass in the workspace before a write task's change is accepted."""
+
+    command: Text = Field(description="Shell command run in the workspace, e.g. 'pytest -q'.")
+    timeout: Seconds = Field(300.0, description="Seconds before the command is stopped.")
+
+
+class ReviewerSpec(_Model):
+    """A second model that reviews a write task's change."""
+
+    provider: Provider = Field(Provider.AUTO, description="Reviewer's provider.")
+    model: Text | None = Field(None, description="Reviewer's model; default: the provider's.")
+
+
+class TaskSpec(TaskSettings):
+    """One task of a workflow, as written. Read it through ``WorkflowSpec.effective`` to get defaults merged in."""
+
+    id: TaskId = Field(description="Task id, unique in the workflow: letters, digits, _ . -")
+    type: TaskType = Field(description="What the task does.")
+    description: str | None = Field(None, description="Shown as the task's documentation.")
+    instructions: Template | None = Field(None, description="What to do (templated; {{ item }} with foreach).")
+    paths: Paths | None = Field(
+        None, description="Glob patterns, relative to the repo, to work on (a string or a list)."
+    )
+    depends_on: DependsOn = Field((), description="Ids of the tasks that must run first (a string or a list).")
+    when: Expression | None = Field(None, description="Jinja expression; the task is skipped when it renders false.")
+    foreach: Foreach = Field(None, description="Jinja expression rendering a list, or a list: one mapped task each.")
+    trigger_rule: TriggerRule | None = Field(None, description="Airflow trigger rule; default all_success.")
+    prompt: Template | None = Field(None, description="llm: the prompt (templated).")
+    output_schema: JsonSchema | None = Field(None, description="llm: JSON Schema the answer must match.")
+    base_ref: Text | None = Field(None, description="pr_review: the base git ref.")
+    head_ref: Text | None = Field(None, description="pr_review: the head git ref.")
+    patch_file: Text | None = Field(None, description="pr_review: a patch file to review instead of refs.")
+    issue: Template | None = Field(None, description="issue_summary: the issue text (templated).")
+    issue_file: Text | None = Field(None, description="issue_summary: a file holding the issue text.")
+    write: Flag | None = Field(None, description="documentation: true lets the task change files.")
+    validation: ValidateSpec | None = Field(None, alias="validate", description="Write tasks: a check to pass.")
+    max_iterations: Annotated[int, Strict(), Ge(1), Le(10)] | None = Field(
+        None, description="Write tasks: attempts to reach a passing change (1-10). Default 3."
+    )
+    reviewer: ReviewerSpec | None = Field(None, description="Write tasks: optional second-model review.")
+    keep_workspace: KeepWorkspace | None = Field(
+        None, description="Write tasks: keep the workspace. Default on_failure."
+    )
+    subject: Template | None = Field(None, description="human_approval: the subject (templated).")
+    body: Template | None = Field(None, description="human_approval: the body (templated).")
+    options: Annotated[tuple[Text, ...], NonEmpty] | None = Field(
+        None, description="human_approval: the choices. Default [Approve, Reject].", json_schema_extra={"minItems": 1}
+    )
+
+    @property
+    def writes(self) -> bool:
+        """True when the task changes code: a write type, or documentation with ``write: true``."""
+        return self.type.writes_code or (self.type is TaskType.DOCUMENTATION and self.write is True)
+
+    @model_validator(mode="after")
+    def _check_fields_together(self) -> TaskSpec:
+        validate.raise_findings(validate.task_findings(self))
+        return self
+
+
+class WorkflowSpec(_Model):
+    """One workflow: one Airflow DAG. Built by ``load_spec`` from YAML, or directly in Python.
+
+    Equality compares the content only: ``source_path`` and ``spec_hash`` (provenance) are not compared.
+    """
+
+    dag_id: Annotated[str, AfterValidator(validate.check_dag_id)] = Field(
+        description="DAG id; defaults to the file name without .yaml. Letters, digits, _ . - (at most 250)."
+    )
+    description: str | None = Field(None, description="The DAG's documentation.")
+    schedule: Annotated[str, AfterValidator(validate.check_schedule)] | None = Field(
+        None, description="Cron (5 fields), a preset (@daily, @hourly, ...), or null: manual and REST triggers only."
+    )
+    timezone: Annotated[str, AfterValidator(validate.check_timezone)] = Field("UTC", description="IANA time zone.")
+    start_date: StartDate = Field(DEFAULT_START_DATE, description="First logical date; default 2026-01-01.")
+    catchup: Flag = Field(False, description="Run the missed schedule intervals since start_date.")
+    tags: tuple[Annotated[str, StringConstraints(min_length=1, max_length=100)], ...] = Field(
+        (), description="DAG tags."
+    )
+    owner: Text = Field("supervisor", description="Owner shown in Airflow.")
+    repo: Text | None = Field(None, description="The code the tasks work on: a local path or a git URL.")
+    max_active_runs: Annotated[int, Strict(), Ge(1)] | None = Field(None, description="Concurrent DAG runs.")
+    dagrun_timeout_s: Seconds | None = Field(None, description="Seconds before a DAG run times out.")
+    defaults: TaskDefaults = Field(TaskDefaults(), description="Settings applied to every task unless it overrides.")
+    params: dict[str, Param] = Field(
+        {}, description="REST trigger conf: one JSON Schema per key (becomes an Airflow Param)."
+    )
+    tasks: Annotated[tuple[TaskSpec, ...], NonEmpty] = Field(
+        description="The tasks, in any order (at least one).", json_schema_extra={"minItems": 1}
+    )
+
+    _source_path: str | None = PrivateAttr(None)
+    _spec_hash: str | None = PrivateAttr(None)
+    # task id -> (task as written, defaults, merged): entries are reused only while both are the very same objects,
+    # so a model_copy(update=...) that shares this dict never sees a stale merge.
+    _effective: dict[str, tuple[TaskSpec, TaskDefaults, TaskSpec]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_graph(cls, data: Any, handler: ModelWrapValidatorHandler[WorkflowSpec]) -> WorkflowSpec:
+        try:
+            spec = handler(data)
+        except ValidationError as err:
+            raw = data.get("tasks") if isinstance(data, dict) else None
+            reraise_with(err, graph.graph_findings(graph.nodes_from_raw(raw)))
+            raise
+        validate.raise_findings([*graph.graph_findings(spec._nodes()), *_model_findings(spec)])
+        return spec
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WorkflowSpec):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # holds dicts (params): not hashable
+
+    @property
+    def source_path(self) -> str | None:
+        """The file this spec was loaded from (absolute), or ``None`` when built in Python."""
+        return self._source_path
+
+    @property
+    def spec_hash(self) -> str | None:
+        """sha256 (hex) of the file's bytes, or ``None`` when built in Python."""
+        return self._spec_hash
+
+    def task(self, task_id: str) -> TaskSpec:
+        """The task with this id, as written; ``KeyError`` when there is none."""
+        for task in self.tasks:
+            if task.id == task_id:
+                return task
+        raise KeyError(task_id)
+
+    def effective(self, task: TaskSpec | str) -> TaskSpec:
+        """The task with ``defaults`` and built-in defaults merged in (cached).
+
+        Per-task settings: the task's value, else ``defaults``', else the built-in default (provider auto, retries
+        2, cache true); settings that do not apply stay ``None`` (a human_approval task has no provider), and a
+        task that sets a provider other than ``defaults.provider`` does not inherit ``defaults.model``. Then:
+        write tasks get ``max_iterations`` 3 and ``keep_workspace`` on_failure; human_approval gets options
+        (Approve, Reject); an llm task's ``prompt`` is its ``instructions`` when it has no ``prompt``.
+        """
+        written = self.task(task if isinstance(task, str) else task.id)
+        cached = self._effective.get(written.id)
+        if cached is None or cached[0] is not written or cached[1] is not self.defaults:
+            cached = (written, self.defaults, _merge(written, self.defaults))
+            self._effective[written.id] = cached
+        return cached[2]
+
+    @property
+    def effective_tasks(self) -> tuple[TaskSpec, ...]:
+        """Every task through ``effective``, in file order."""
+        return tuple(self.effective(task) for task in self.tasks)
+
+    def edges(self) -> list[tuple[str, str]]:
+        """(upstream, downstream) pairs, in file order."""
+        return [(dep, task.id) for task in self.tasks for dep in task.depends_on]
+
+    def topological_order(self) -> list[str]:
+        """Task ids, every task after its upstreams; ties keep file order."""
+        return graph.topological_order(self._nodes())
+
+    def start_datetime(self) -> datetime:
+        """``start_date`` as an aware datetime in ``timezone`` (midnight when a date was given)."""
+        from zoneinfo import ZoneInfo
+
+        value = self.start_date
+        if not isinstance(value, datetime):
+            value = datetime.combine(value, time())
+        return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(self.timezone))
+
+    def _nodes(self) -> list[graph.Node]:
+        return [graph.Node(i, task.id, task.depends_on) for i, task in enumerate(self.tasks)]
+
+    def _with_source(self, path: str, sha256: str) -> WorkflowSpec:
+        self._source_path, self._spec_hash = path, sha256
+        return self
+
+
+def _merge(task: TaskSpec, defaults: TaskDefaults) -> TaskSpec:
+    update: dict[str, Any] = {}
+    # A task that picks another provider than defaults does not inherit the defaults' model (it would not fit).
+    own_provider = task.provider is not None and task.provider != defaults.provider
+    for name in TaskSettings.OVERRIDABLE:
+        if getattr(task, name) is None and (task.type.calls_model or name not in MODEL_CALL_SETTINGS):
+            value = None if name == "model" and own_provider else getattr(defaults, name)
+            update[name] = value if value is not None else BUILTIN_DEFAULTS.get(name)
+    if task.writes:
+        update["max_iterations"] = task.max_iterations or 3
+        update["keep_workspace"] = task.keep_workspace or KeepWorkspace.ON_FAILURE
+    if task.type is TaskType.HUMAN_APPROVAL and task.options is None:
+        update["options"] = ("Approve", "Reject")
+    if task.type is TaskType.LLM and task.prompt is None:
+        update["prompt"], update["instructions"] = task.instructions, None
+    if task.type is TaskType.DOCUMENTATION and task.write is None:
+        update["write"] = False
+    return task.model_copy(update=update)
+
+
+def _model_findings(spec: WorkflowSpec) -> list[validate.Finding]:
+    """Models that plainly belong to another provider than the one the task (or reviewer) uses."""
+    findings = []
+    defaults = spec.defaults
+    if problem := validate.model_mismatch(defaults.provider, defaults.model):
+        findings.append(validate.Finding(("defaults", "model"), problem))
+    for i, task in enumerate(spec.tasks):
+        if task.provider is not None or task.model is not None:
+            merged = _merge(task, defaults)  # not spec.effective: ids may still be duplicated here
+            if problem := validate.model_mismatch(merged.provider, merged.model):
+                findings.append(validate.Finding(("tasks", i, "model" if task.model else "provider"), problem))
+        if task.reviewer and (problem := validate.model_mismatch(task.reviewer.provider, task.reviewer.model)):
+            findings.append(validate.Finding(("tasks", i, "reviewer", "model"), problem))
+    return findings
+
+
+def when_truthy(rendered: Any) -> bool:
+    """How a rendered ``when`` is read: false for '', false, no, off, 0, none, null, [] and {} (any case, trimmed).
+
+    A value that is not a string (a native render) is read with Python's truthiness.
+    """
+    if not isinstance(rendered, str):
+        return bool(rendered)
+    return rendered.strip().lower() not in ("", "false", "no", "off", "0", "none", "null", "[]", "{}")
