@@ -1,59 +1,74 @@
-"""``AnthropicOperator`` and ``OpenAIOperator``: one model call as an Airflow task.
+"""``AnthropicOperator`` and ``OpenAIOperator``: one supervised model call as an Airflow task.
 
-Thin by design: the hook owns the connection and the call, pure functions own pricing and the result shape.
+Thin by design: the hook owns the connection and the SDK, :class:`~supervisor_lib.providers.calls.CallRunner`
+owns the call's policy (cache, budget, attempts, validation, recording). In deferrable mode the task starts in
+the triggerer (``start_from_trigger``) and the trigger ends it (``end_from_trigger``): no worker slot is used
+while the model thinks, and no worker process starts at all unless the call fails.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, ClassVar
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, conf
+from airflow.triggers.base import StartTriggerArgs
 
+from supervisor_lib.operators.flow import skip_unless
 from supervisor_lib.providers.anthropic import AnthropicHook
 from supervisor_lib.providers.base import BaseLLMHook
 from supervisor_lib.providers.openai import OpenAIHook
-from supervisor_lib.providers.pricing import load_prices
-from supervisor_lib.providers.types import LLMRequest, LLMResponse
+from supervisor_lib.providers.policy import AttemptPolicy
+from supervisor_lib.providers.types import LLMRequest
 
-
-def result_dict(response: LLMResponse, latency_s: float, attempts: int) -> dict[str, Any]:
-    """The JSON-serialisable XCom result of a call. It never holds the API key."""
-    usage = response.usage
-    return {
-        "text": response.text,
-        "output": response.output,
-        "provider": response.provider,
-        "model": response.model,
-        "usage": {
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "cache_read_tokens": usage.cache_read_tokens,
-            "cache_write_tokens": usage.cache_write_tokens,
-        },
-        "cost_usd": load_prices().cost_usd(response.model, usage),
-        "latency_s": round(latency_s, 4),
-        "request_id": response.request_id,
-        "attempts": attempts,
-    }
+TRIGGER_CLASSPATH = "supervisor_lib.triggers.llm.LLMCallTrigger"
+ANALYTICS_CONN_ID = "supervisor_analytics"
 
 
 class BaseLLMOperator(BaseOperator):
-    """Send one prompt (or a message list) to a model and return the result dict via XCom.
+    """Send one prompt (or message list) to a model; return the result dict via XCom.
+
+    The result: ``text``, ``output`` (parsed structured output or ``None``), ``provider``, ``model``, ``usage``
+    (``input_tokens``, ``output_tokens``, ``cache_read_tokens``, ``cache_write_tokens``), ``cost_usd`` (``None``
+    when the model's price is unknown), ``latency_s``, ``request_id``, ``attempts``. Never the API key.
 
     :param prompt: the user prompt (templated). Give either ``prompt`` or ``messages``.
     :param messages: chat messages ``[{"role": "user", "content": "..."}]`` (templated).
-    :param system: the system prompt (templated).
-    :param model: the model; defaults to the connection's ``default_model`` extra.
+    :param system: the system prompt (templated); cached by the provider where it supports prompt caching.
+    :param model: the model (templated); defaults to the connection's ``default_model`` extra.
     :param conn_id: the provider connection.
     :param max_tokens: the answer's token limit.
     :param temperature: sampling temperature; ``None`` leaves the provider's default.
+    :param output_schema: a JSON schema: the provider's native structured output is requested, the answer is
+        validated, and an invalid answer is retried once with the validation error before the task fails.
+    :param budget_usd: the most this task may spend, all tries together; a call that could exceed it is not sent.
+    :param deferrable: wait for the model in the triggerer; default ``[operators] default_deferrable``.
+    :param cache: re-use a response already paid for in this DAG run (retries, cleared tasks); default on.
+    :param prompt_cache: mark the system prompt as cacheable at the provider; default on.
+    :param when: a templated condition; when it renders false the task is skipped, with the reason logged.
+    :param task_kind: recorded as task_type with every call (the spec's task type); default ``llm``.
+    :param attempt_policy: attempts within one try before Airflow's own retries take over.
+    :param call_timeout_s: wall-clock deadline for the whole call in deferrable mode.
+    :param analytics_conn_id: the analytics store connection.
+    :param start_in_triggerer: with ``deferrable``, start the task in the triggerer (no worker at all); off for
+        mapped tasks, whose templates need the item (they defer from the worker instead).
+    :param item: the current item of a ``foreach`` (mapped) task, ``{{ item }}`` in spec templates.
     """
 
     hook_class: ClassVar[type[BaseLLMHook]]
-    template_fields: Sequence[str] = ("prompt", "messages", "system", "model")
+    template_fields: Sequence[str] = ("prompt", "messages", "system", "model", "when")
+    template_fields_renderers = {"prompt": "md", "system": "md", "messages": "json"}
     ui_color = "#e8e0f7"
+    start_trigger_args = StartTriggerArgs(
+        trigger_cls=TRIGGER_CLASSPATH,
+        trigger_kwargs={},
+        next_method="execute_complete",
+        next_kwargs=None,
+        timeout=None,
+    )
+    start_from_trigger = False
 
     def __init__(
         self,
@@ -65,49 +80,121 @@ class BaseLLMOperator(BaseOperator):
         conn_id: str | None = None,
         max_tokens: int = 1024,
         temperature: float | None = None,
+        output_schema: dict[str, Any] | None = None,
+        budget_usd: float | None = None,
+        deferrable: bool | None = None,
+        cache: bool = True,
+        prompt_cache: bool = True,
+        when: Any = None,
+        task_kind: str = "llm",
+        attempt_policy: AttemptPolicy | None = None,
+        call_timeout_s: float = 900.0,
+        analytics_conn_id: str = ANALYTICS_CONN_ID,
+        start_in_triggerer: bool = True,
+        item: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if (prompt is None) == (messages is None):
-            raise ValueError(
-                f"{type(self).__name__}({kwargs.get('task_id')!r}): give exactly one of prompt or messages"
-            )
-        self.prompt = prompt
-        self.messages = messages
-        self.system = system
-        self.model = model
+            raise ValueError(f"{type(self).__name__}({self.task_id!r}): give exactly one of prompt or messages")
+        if budget_usd is not None and budget_usd < 0:
+            raise ValueError(f"{type(self).__name__}({self.task_id!r}): budget_usd must be >= 0, got {budget_usd}")
+        self.prompt, self.messages, self.system, self.model = prompt, messages, system, model
         self.conn_id = conn_id or self.hook_class.default_conn_name
-        self.max_tokens = max_tokens
-        self.temperature = temperature
+        self.max_tokens, self.temperature, self.output_schema = max_tokens, temperature, output_schema
+        self.budget_usd, self.cache, self.prompt_cache, self.when = budget_usd, cache, prompt_cache, when
+        self.task_kind, self.call_timeout_s, self.analytics_conn_id = task_kind, call_timeout_s, analytics_conn_id
+        self.attempt_policy = attempt_policy or AttemptPolicy()
+        if deferrable is None:
+            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
+        self.deferrable, self.item = deferrable, item
+        if deferrable and start_in_triggerer:
+            self.start_from_trigger = True
+            self.start_trigger_args = dataclasses.replace(
+                self.start_trigger_args, trigger_kwargs=self.trigger_kwargs(end_from_trigger=True)
+            )
+
+    def trigger_kwargs(self, *, end_from_trigger: bool) -> dict[str, Any]:
+        """The :class:`~supervisor_lib.triggers.llm.LLMCallTrigger` arguments (plain JSON values)."""
+        return {
+            "provider": self.hook_class.provider,
+            "conn_id": self.conn_id,
+            "prompt": self.prompt,
+            "messages": self.messages,
+            "system": self.system,
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "output_schema": self.output_schema,
+            "prompt_cache": self.prompt_cache,
+            "budget_usd": self.budget_usd,
+            "cache": self.cache,
+            "task_type": self.task_kind,
+            "tags": sorted(self.dag.tags) if self.has_dag() and self.dag.tags else [],
+            "when": self.when,
+            "deadline_s": self.call_timeout_s,
+            "policy": dataclasses.asdict(self.attempt_policy),
+            "analytics_conn_id": self.analytics_conn_id,
+            "end_from_trigger": end_from_trigger,
+        }
 
     @cached_property
     def hook(self) -> BaseLLMHook:
         return self.hook_class(conn_id=self.conn_id)
 
     def build_request(self) -> LLMRequest:
-        model = self.model or self.hook.config.default_model
-        if not model:
-            from supervisor_lib.exceptions import ProviderConfigError
-
-            raise ProviderConfigError(
-                f"task {self.task_id!r}: no model given; set model= or the connection's default_model extra"
-            )
-        messages = self.messages or [{"role": "user", "content": self.prompt}]
-        return LLMRequest(
-            model=model,
-            messages=tuple(messages),
+        return LLMRequest.build(
+            model=self.model,
+            default_model=self.hook.config.default_model,
+            prompt=self.prompt,
+            messages=self.messages,
             system=self.system,
             max_tokens=self.max_tokens,
             temperature=self.temperature,
+            output_schema=self.output_schema,
+            prompt_cache=self.prompt_cache,
+            where=f"task {self.task_id!r}",
         )
 
     def execute(self, context: Any) -> dict[str, Any]:
-        request = self.build_request()
-        response, latency = self.hook.complete(request)
-        self.log.info(
-            "%s %s answered in %.2fs (request id %s)", response.provider, response.model, latency, response.request_id
+        skip_unless(self.when)
+        if self.deferrable:  # started on a worker after all (e.g. dag.test()): defer from here
+            from supervisor_lib.triggers.llm import LLMCallTrigger
+
+            self.defer(
+                trigger=LLMCallTrigger(**self.trigger_kwargs(end_from_trigger=False)), method_name="execute_complete"
+            )
+        from supervisor_lib.analytics.ledger import ledger_for
+        from supervisor_lib.providers.calls import CallRunner, CallScope
+
+        runner = CallRunner(
+            hook_class=self.hook_class,
+            config=self.hook.config,
+            store=ledger_for(self.analytics_conn_id),
+            scope=CallScope.from_ti(context["ti"], task_type=self.task_kind, tags=tuple(sorted(self.dag.tags or ()))),
+            policy=self.attempt_policy,
+            budget_usd=self.budget_usd,
+            use_cache=self.cache,
         )
-        return result_dict(response, latency, attempts=1)
+        result = runner.run(self.build_request(), self.hook.client)
+        self.log.info(
+            "%s %s answered (%s attempt(s), cost %s USD, request id %s)",
+            result["provider"],
+            result["model"],
+            result["attempts"],
+            result["cost_usd"],
+            result["request_id"],
+        )
+        return result
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger: return its result, or re-raise its error with the same retry semantics."""
+        from supervisor_lib.triggers.events import raise_from_event
+
+        if event and event.get("status") == "success":
+            return dict(event["result"])
+        raise_from_event(event or {"error_class": "RetryableError", "message": "the trigger sent no event"})
+        raise AssertionError("unreachable")
 
 
 class AnthropicOperator(BaseLLMOperator):

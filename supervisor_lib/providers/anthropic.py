@@ -58,6 +58,21 @@ class AnthropicHook(BaseLLMHook):
         return await client.messages.create(**params)
 
     @classmethod
+    def count_input_tokens(cls, client: Any, request: LLMRequest) -> int | None:
+        try:
+            return int(client.messages.count_tokens(**_count_params(cls.request_params(request))).input_tokens)
+        except Exception:  # counting is an optimisation: fall back to the conservative estimate
+            return None
+
+    @classmethod
+    async def acount_input_tokens(cls, client: Any, request: LLMRequest) -> int | None:
+        try:
+            counted = await client.messages.count_tokens(**_count_params(cls.request_params(request)))
+            return int(counted.input_tokens)
+        except Exception:
+            return None
+
+    @classmethod
     def parse_response(cls, raw: Any, request: LLMRequest) -> LLMResponse:
         text = "".join(block.text for block in raw.content if getattr(block, "type", None) == "text")
         usage = raw.usage
@@ -76,3 +91,8 @@ class AnthropicHook(BaseLLMHook):
             request_id=getattr(raw, "_request_id", None),
             stop_reason=raw.stop_reason,
         )
+
+
+def _count_params(params: dict[str, Any]) -> dict[str, Any]:
+    """count_tokens takes the request without generation settings."""
+    return {k: v for k, v in params.items() if k not in ("max_tokens", "temperature")}

@@ -122,6 +122,15 @@ class BaseLLMHook(BaseHook):
     def parse_response(cls, raw: Any, request: LLMRequest) -> LLMResponse:
         raise NotImplementedError
 
+    @classmethod
+    def count_input_tokens(cls, client: Any, request: LLMRequest) -> int | None:
+        """The provider's own count of the request's input tokens, where it has an endpoint for it."""
+        return None
+
+    @classmethod
+    async def acount_input_tokens(cls, client: Any, request: LLMRequest) -> int | None:
+        return None
+
     def complete(self, request: LLMRequest) -> tuple[LLMResponse, float]:
         """Send one request synchronously; return the response and its latency in seconds."""
         return self.call_once(lambda: self.send(self.client, self.request_params(request)), request, self.provider)

@@ -19,7 +19,7 @@ from supervisor_lib.providers.types import LLMRequest
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class AttemptPolicy:
     """Attempts within one Airflow try, before the error goes to Airflow's own retries.
 
     :param max_attempts: HTTP attempts per try (each is recorded).
@@ -93,10 +93,3 @@ def corrective_request(request: LLMRequest, answer: str, problem: str) -> LLMReq
         },
     )
     return replace(request, messages=messages)
-
-
-def when_is_true(rendered: Any) -> bool:
-    """Interpret a rendered ``when`` template: false, no, off, 0, none, null, empty and [] / {} are false."""
-    if isinstance(rendered, str):
-        return rendered.strip().lower() not in ("", "false", "no", "off", "0", "none", "null", "[]", "{}", "()")
-    return bool(rendered)

@@ -25,6 +25,39 @@ class LLMRequest:
     output_schema: dict[str, Any] | None = None
     prompt_cache: bool = True
 
+    @classmethod
+    def build(
+        cls,
+        *,
+        model: str | None,
+        default_model: str | None,
+        prompt: str | None = None,
+        messages: list[dict[str, Any]] | None = None,
+        system: str | None = None,
+        max_tokens: int = 1024,
+        temperature: float | None = None,
+        output_schema: dict[str, Any] | None = None,
+        prompt_cache: bool = True,
+        where: str = "task",
+    ) -> LLMRequest:
+        """Build a request from an operator's (rendered) arguments; ``ValueError`` says what is missing."""
+        chosen = model or default_model
+        if not chosen:
+            raise ValueError(f"{where}: no model given; set model= or the connection's default_model extra")
+        if not messages:
+            if prompt is None or not str(prompt).strip():
+                raise ValueError(f"{where}: the prompt rendered empty; give a prompt or messages")
+            messages = [{"role": "user", "content": str(prompt)}]
+        return cls(
+            model=chosen,
+            messages=tuple(messages),
+            system=str(system) if system else None,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            output_schema=output_schema,
+            prompt_cache=prompt_cache,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["messages"] = list(self.messages)

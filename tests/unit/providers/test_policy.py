@@ -5,23 +5,23 @@ from __future__ import annotations
 import pytest
 
 from supervisor_lib.providers.policy import (
-    RetryPolicy,
+    AttemptPolicy,
     budget_problem,
     cache_key,
     corrective_request,
     estimate_input_tokens,
     output_problem,
-    when_is_true,
     worst_case_cost,
 )
 from supervisor_lib.providers.pricing import ModelPrice, load_prices
 from supervisor_lib.providers.types import LLMRequest, Usage
+from supervisor_lib.spec.models import when_truthy
 
 REQ = LLMRequest(model="claude-sonnet-4-6", messages=({"role": "user", "content": "x" * 300},), system="s" * 30)
 
 
 def test_retry_policy_backs_off_then_gives_up() -> None:
-    policy = RetryPolicy(max_attempts=3, base_delay_s=1.0, max_delay_s=1.5)
+    policy = AttemptPolicy(max_attempts=3, base_delay_s=1.0, max_delay_s=1.5)
     first, second = policy.delay_before(1, None), policy.delay_before(2, None)
     assert first is not None and 0.5 <= first <= 1.0
     assert second is not None and 0.75 <= second <= 1.5
@@ -29,7 +29,7 @@ def test_retry_policy_backs_off_then_gives_up() -> None:
 
 
 def test_retry_after_is_honoured_but_a_long_one_ends_the_try() -> None:
-    policy = RetryPolicy(max_retry_after_s=10)
+    policy = AttemptPolicy(max_retry_after_s=10)
     assert policy.delay_before(1, 7.0) == 7.0
     assert policy.delay_before(1, 30.0) is None
 
@@ -91,4 +91,4 @@ def test_output_validation_and_correction() -> None:
     ],
 )
 def test_when(rendered: object, expected: bool) -> None:
-    assert when_is_true(rendered) is expected
+    assert when_truthy(rendered) is expected

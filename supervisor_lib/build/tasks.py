@@ -1,0 +1,126 @@
+"""One small factory per spec task kind: a validated (effective) ``TaskSpec`` → Airflow operator(s).
+
+Each factory returns the operator that produces the task's result; its ``task_id`` is the spec task's id, so
+``ti.xcom_pull(task_ids='<spec id>')`` works in later templates. A ``foreach`` task becomes a mapped operator (over
+a literal list, or over the output of a ``<id>__items`` task that renders the expression).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from supervisor_lib.spec import TaskSpec, TaskType, WorkflowSpec
+
+#: Jinja prelude that makes ``{{ item }}`` the mapped task's item (``task`` is the unmapped task when rendering).
+ITEM_PRELUDE = "{% set item = task.item %}"
+
+Factory = Callable[[WorkflowSpec, TaskSpec, dict[str, Any]], BaseOperator]
+
+
+def airflow_kwargs(spec: WorkflowSpec, task: TaskSpec) -> dict[str, Any]:
+    """The BaseOperator arguments every spec task shares."""
+    kwargs: dict[str, Any] = {"task_id": task.id, "owner": spec.owner, "retries": task.retries}
+    if task.retry_delay_s is not None:
+        kwargs["retry_delay"] = timedelta(seconds=task.retry_delay_s)
+    if task.timeout_s is not None and task.type is not TaskType.HUMAN_APPROVAL:
+        kwargs["execution_timeout"] = timedelta(seconds=task.timeout_s)
+    if task.pool:
+        kwargs["pool"] = task.pool
+    if task.trigger_rule:
+        kwargs["trigger_rule"] = str(task.trigger_rule)
+    if task.description:
+        kwargs["doc_md"] = task.description
+    return kwargs
+
+
+def _templated(text: str | None, mapped: bool) -> str | None:
+    return f"{ITEM_PRELUDE}{text}" if text is not None and mapped and "item" in text else text
+
+
+def resolve_provider(task: TaskSpec) -> str:
+    """``anthropic`` / ``openai`` for a task; ``auto`` is read from the model name until the router decides."""
+    provider = str(task.provider or "auto")
+    if provider != "auto":
+        return provider
+    model = (task.model or "").lower()
+    if model.startswith(("gpt", "o1", "o3", "o4", "chatgpt", "codex")):
+        return "openai"
+    return "anthropic"
+
+
+def llm_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> BaseOperator:
+    from supervisor_lib.operators.llm import AnthropicOperator, OpenAIOperator
+
+    operator = AnthropicOperator if resolve_provider(task) == "anthropic" else OpenAIOperator
+    mapped = task.foreach is not None
+    return _make(
+        operator, common, mapped,
+        prompt=_templated(task.prompt, mapped), system=_templated(task.system, mapped), model=task.model,
+        max_tokens=task.max_tokens or 1024, temperature=task.temperature, output_schema=task.output_schema,
+        budget_usd=task.budget_usd, deferrable=task.deferrable, cache=task.cache is not False, when=task.when,
+        task_kind=str(task.type),
+    )  # fmt: skip
+
+
+def approval_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> BaseOperator:
+    from supervisor_lib.operators.approval import SpecApprovalOperator, SpecChoiceOperator
+
+    kwargs: dict[str, Any] = {"subject": task.subject or f"Approve {task.id} in {spec.dag_id}?", "body": task.body,
+                              "when": task.when}  # fmt: skip
+    if task.timeout_s is not None:
+        kwargs["response_timeout"] = timedelta(seconds=task.timeout_s)
+    options = list(task.options or ("Approve", "Reject"))
+    if options == ["Approve", "Reject"]:
+        return _make(SpecApprovalOperator, common, False, **kwargs)
+    return _make(SpecChoiceOperator, common, False, options=options, **kwargs)
+
+
+def pending_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> BaseOperator:
+    from supervisor_lib.operators.flow import NotImplementedTaskOperator
+
+    mapped = task.foreach is not None
+    return _make(NotImplementedTaskOperator, common, mapped, spec_type=str(task.type),
+                 instructions=_templated(task.instructions, mapped), when=task.when)  # fmt: skip
+
+
+FACTORIES: dict[TaskType, Factory] = {TaskType.LLM: llm_task, TaskType.HUMAN_APPROVAL: approval_task}
+
+
+def build_task(spec: WorkflowSpec, task: TaskSpec) -> tuple[BaseOperator, BaseOperator]:
+    """Build a spec task; return (first operator, result operator) — the same one unless foreach needs two."""
+    common = airflow_kwargs(spec, task)
+    factory = FACTORIES.get(task.type, pending_task)
+    if task.foreach is None:
+        op = factory(spec, task, common)
+        return op, op
+    if isinstance(task.foreach, str):
+        from supervisor_lib.operators.flow import ForeachItemsOperator
+
+        items = ForeachItemsOperator(
+            task_id=f"{task.id}__items", items=task.foreach, when=task.when, owner=spec.owner,
+            retries=task.retries, doc_md=f"Renders the `foreach` list of `{task.id}`.",
+        )  # fmt: skip
+        common = {**common, "_expand": {"item": items.output}}
+        task = task.model_copy(update={"when": None})  # evaluated once, by the items task
+        mapped = factory(spec, task, common)
+        items >> mapped
+        return items, mapped
+    common = {**common, "_expand": {"item": list(task.foreach)}}
+    op = factory(spec, task, common)
+    return op, op
+
+
+def _make(operator: type[BaseOperator], common: dict[str, Any], mapped: bool, **kwargs: Any) -> BaseOperator:
+    """Instantiate, or map when the common arguments carry ``_expand`` (a foreach task)."""
+    expand = common.get("_expand")
+    base = {k: v for k, v in common.items() if k != "_expand"}
+    if expand is None:
+        return operator(**base, **kwargs)
+    # Mapped tasks render in the worker, which knows the item; they defer from there (not from the triggerer).
+    if "deferrable" in kwargs:
+        kwargs["start_in_triggerer"] = False
+    return operator.partial(**base, **kwargs).expand(**expand)  # type: ignore[return-value]

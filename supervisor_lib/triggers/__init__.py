@@ -1,0 +1,1 @@
+"""Async triggers: model calls that wait in the triggerer instead of holding a worker slot."""

@@ -1,0 +1,144 @@
+"""``LLMCallTrigger``: one supervised model call on the triggerer's event loop.
+
+The SDKs are imported at module level on purpose: importing them inside ``run()`` would block the triggerer's
+loop for about a second. Only async clients are used, store access goes through ``asyncio.to_thread``, and a
+wall-clock deadline bounds the whole call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anthropic  # noqa: F401 - imported here so the first call does not block the event loop
+import openai  # noqa: F401
+from airflow.triggers.base import BaseTrigger, TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
+
+from supervisor_lib.exceptions import RetryableError, SupervisorError
+from supervisor_lib.providers.calls import CallRunner, CallScope
+from supervisor_lib.providers.policy import AttemptPolicy
+from supervisor_lib.providers.registry import hook_class_for
+from supervisor_lib.providers.types import LLMRequest
+from supervisor_lib.spec.models import when_truthy
+from supervisor_lib.triggers.events import error_event
+
+CLASSPATH = "supervisor_lib.triggers.llm.LLMCallTrigger"
+
+
+class LLMCallTrigger(BaseTrigger):
+    """Make one model call and end the task from the triggerer (or resume it on a worker with the error).
+
+    All arguments are plain JSON values, so the trigger serializes into the metadata DB as is. With
+    ``start_from_trigger`` the triggerer renders the templated ones before :meth:`run`.
+    """
+
+    template_fields = ("prompt", "messages", "system", "model", "when")
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        conn_id: str,
+        prompt: str | None = None,
+        messages: list[dict[str, Any]] | None = None,
+        system: str | None = None,
+        model: str | None = None,
+        max_tokens: int = 1024,
+        temperature: float | None = None,
+        output_schema: dict[str, Any] | None = None,
+        prompt_cache: bool = True,
+        budget_usd: float | None = None,
+        cache: bool = True,
+        task_type: str = "llm",
+        tags: list[str] | None = None,
+        when: Any = None,
+        deadline_s: float = 900.0,
+        policy: dict[str, Any] | None = None,
+        analytics_conn_id: str | None = None,
+        end_from_trigger: bool = True,
+    ) -> None:
+        super().__init__()
+        self.provider, self.conn_id = provider, conn_id
+        self.prompt, self.messages, self.system, self.model = prompt, messages, system, model
+        self.max_tokens, self.temperature, self.output_schema = max_tokens, temperature, output_schema
+        self.prompt_cache, self.budget_usd, self.cache = prompt_cache, budget_usd, cache
+        self.task_type, self.tags, self.when = task_type, list(tags or []), when
+        self.deadline_s, self.policy = deadline_s, dict(policy or {})
+        self.analytics_conn_id, self.end_from_trigger = analytics_conn_id, end_from_trigger
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        keys = (
+            "provider",
+            "conn_id",
+            "prompt",
+            "messages",
+            "system",
+            "model",
+            "max_tokens",
+            "temperature",
+            "output_schema",
+            "prompt_cache",
+            "budget_usd",
+            "cache",
+            "task_type",
+            "tags",
+            "when",
+            "deadline_s",
+            "policy",
+            "analytics_conn_id",
+            "end_from_trigger",
+        )
+        return CLASSPATH, {key: getattr(self, key) for key in keys}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        ti = self.task_instance
+        if self.when is not None and not when_truthy(self.when):
+            self.log.info("skipped: its `when` condition rendered %r", self.when)
+            yield TaskSkippedEvent()
+            return
+        try:
+            result = await asyncio.wait_for(self._call(ti), timeout=self.deadline_s)
+        except TimeoutError:
+            yield TriggerEvent(error_event(RetryableError(f"the call did not finish within {self.deadline_s:.0f}s")))
+            return
+        except (SupervisorError, ValueError) as err:
+            yield TriggerEvent(error_event(err))
+            return
+        if self.end_from_trigger:
+            yield TaskSuccessEvent(xcoms={"return_value": result})
+        else:
+            yield TriggerEvent({"status": "success", "result": result})
+
+    async def _call(self, ti: Any) -> dict[str, Any]:
+        from supervisor_lib.analytics.ledger import ledger_for
+
+        hook_class = hook_class_for(self.provider)
+        config = await hook_class(conn_id=self.conn_id).aconfig()
+        request = LLMRequest.build(
+            model=self.model,
+            default_model=config.default_model,
+            prompt=self.prompt,
+            messages=self.messages,
+            system=self.system,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            output_schema=self.output_schema,
+            prompt_cache=self.prompt_cache,
+            where=f"task {ti.task_id!r}",
+        )
+        store = await asyncio.to_thread(ledger_for, self.analytics_conn_id)
+        runner = CallRunner(
+            hook_class=hook_class,
+            config=config,
+            store=store,
+            policy=AttemptPolicy(**self.policy),
+            scope=CallScope.from_ti(ti, task_type=self.task_type, tags=tuple(self.tags), deferred=True),
+            budget_usd=self.budget_usd,
+            use_cache=self.cache,
+        )
+        client = hook_class.build_client(config, use_async=True)
+        try:
+            return await runner.arun(request, client)
+        finally:
+            await client.close()
