@@ -28,13 +28,15 @@ os.environ.update(
     {
         "AIRFLOW_HOME": str(_HOME),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": DATABASES.airflow_url,
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        # dag.test() needs its DAG file inside the configured DAGs folder: tests write theirs here.
+        "AIRFLOW__CORE__DAGS_FOLDER": str(_HOME / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "SUPERVISOR_HOME": str(_HOME),
+        "AIRFLOW_CONN_SUPERVISOR_ANALYTICS": DATABASES.analytics_connection(),
     }
 )
 # Tests never see real provider keys, whatever the developer's shell holds.
@@ -45,10 +47,16 @@ pytest_plugins = ["supervisor_lib.testing.pytest_plugin"]
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    return [f"metadata DB: {DATABASES.describe()}", f"AIRFLOW_HOME: {_HOME}"]
+    return [
+        f"metadata DB: {DATABASES.describe()}",
+        f"analytics store: {DATABASES.analytics_url.split('://', 1)[0]}",
+        f"AIRFLOW_HOME: {_HOME}",
+    ]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if "airflow.settings" in sys.modules:  # close pooled connections before the databases are dropped
+        sys.modules["airflow.settings"].dispose_orm()
     DATABASES.drop()
     shutil.rmtree(_HOME, ignore_errors=True)
 
@@ -66,3 +74,11 @@ def airflow_db() -> Iterator[DatabaseChoice]:
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def dags_folder() -> Path:
+    """The configured DAGs folder, where tests put the DAG files they run with ``dag.test()``."""
+    folder = _HOME / "dags"
+    folder.mkdir(exist_ok=True)
+    return folder

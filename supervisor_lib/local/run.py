@@ -84,7 +84,7 @@ def _persistent_secrets(home: Path) -> dict[str, str]:
     return data
 
 
-def airflow_env(root: Path, home: Path, port: int, base: dict[str, str]) -> dict[str, str]:
+def airflow_env(root: Path, home: Path, port: int, base: dict[str, str], dags: Path | None = None) -> dict[str, str]:
     """The environment every Airflow component and CLI call of ``make run`` shares."""
     local = _persistent_secrets(home)
     passwords = home / "simple_auth_manager_passwords.json"
@@ -95,10 +95,11 @@ def airflow_env(root: Path, home: Path, port: int, base: dict[str, str]) -> dict
         {
             "PATH": f"{bin_dir}{os.pathsep}{base.get('PATH', '')}",
             "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags or root / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            # A triggerer runs, so model calls wait there instead of holding worker slots.
+            "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": base.get("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True"),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": base.get("AIRFLOW__CORE__PARALLELISM", "4"),
             "AIRFLOW__CORE__FERNET_KEY": local["fernet_key"],
@@ -122,7 +123,7 @@ def airflow_env(root: Path, home: Path, port: int, base: dict[str, str]) -> dict
 def provider_endpoints(env: dict[str, str], launcher: Launcher) -> dict[str, str]:
     """Point each provider without a real key at the offline demo provider; return {provider: mode}."""
     missing = [p for p, key in PROVIDER_KEYS.items() if not env.get(key)]
-    modes = {p: "real API" for p in PROVIDER_KEYS}
+    modes = {p: f"API at {env.get(f'{p.upper()}_BASE_URL') or 'the provider default URL'}" for p in PROVIDER_KEYS}
     if not missing:
         return modes
     from supervisor_lib.testing import FakeProviderServer
@@ -238,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("SUPERVISOR_PORT", "8080")))
     parser.add_argument("--project-dir", type=Path, default=Path.cwd())
     parser.add_argument("--home", type=Path, default=None, help="the Airflow home (default: .airflow in the project)")
+    parser.add_argument("--dags-folder", type=Path, default=None, help="default: dags/ in the project")
     parser.add_argument("--demo-dag", default=os.environ.get("SUPERVISOR_DEMO_DAG", DEMO_DAG_ID))
     parser.add_argument("--no-demo", action="store_true", help="start Airflow without triggering the demo run")
     parser.add_argument("--exit-after-demo", action="store_true", help="stop everything once the demo run ends")
@@ -248,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     launcher.home.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        env = airflow_env(launcher.root, launcher.home, args.port, dict(os.environ))
+        env = airflow_env(launcher.root, launcher.home, args.port, dict(os.environ), args.dags_folder)
         modes = provider_endpoints(env, launcher)
         prepare(launcher, env)
         start_components(launcher, env)

@@ -9,9 +9,11 @@ while the model thinks, and no worker process starts at all unless the call fail
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, conf
 from airflow.triggers.base import StartTriggerArgs
@@ -22,6 +24,9 @@ from supervisor_lib.providers.base import BaseLLMHook
 from supervisor_lib.providers.openai import OpenAIHook
 from supervisor_lib.providers.policy import AttemptPolicy
 from supervisor_lib.providers.types import LLMRequest
+
+if TYPE_CHECKING:
+    from supervisor_lib.providers.calls import CallScope
 
 TRIGGER_CLASSPATH = "supervisor_lib.triggers.llm.LLMCallTrigger"
 ANALYTICS_CONN_ID = "supervisor_analytics"
@@ -52,8 +57,9 @@ class BaseLLMOperator(BaseOperator):
     :param attempt_policy: attempts within one try before Airflow's own retries take over.
     :param call_timeout_s: wall-clock deadline for the whole call in deferrable mode.
     :param analytics_conn_id: the analytics store connection.
-    :param start_in_triggerer: with ``deferrable``, start the task in the triggerer (no worker at all); off for
-        mapped tasks, whose templates need the item (they defer from the worker instead).
+    :param start_in_triggerer: with ``deferrable``, start the task in the triggerer (no worker at all). Tasks whose
+        templates read XComs, and mapped tasks (whose templates need the item), start on a worker instead, render
+        there and defer; the trigger still ends them.
     :param item: the current item of a ``foreach`` (mapped) task, ``{{ item }}`` in spec templates.
     """
 
@@ -108,7 +114,7 @@ class BaseLLMOperator(BaseOperator):
         if deferrable is None:
             deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
         self.deferrable, self.item = deferrable, item
-        if deferrable and start_in_triggerer:
+        if deferrable and start_in_triggerer and not _reads_task_state(prompt, messages, system, model, when):
             self.start_from_trigger = True
             self.start_trigger_args = dataclasses.replace(
                 self.start_trigger_args, trigger_kwargs=self.trigger_kwargs(end_from_trigger=True)
@@ -161,17 +167,19 @@ class BaseLLMOperator(BaseOperator):
         if self.deferrable:  # started on a worker after all (e.g. dag.test()): defer from here
             from supervisor_lib.triggers.llm import LLMCallTrigger
 
-            self.defer(
-                trigger=LLMCallTrigger(**self.trigger_kwargs(end_from_trigger=False)), method_name="execute_complete"
-            )
+            scope = dataclasses.asdict(self.call_scope(context, deferred=True))
+            # The trigger ends the task itself (no second worker start); dag.test() replays only an event's
+            # payload into the worker, so there the result comes back through execute_complete instead.
+            kwargs = self.trigger_kwargs(end_from_trigger=not _in_dag_test())
+            self.defer(trigger=LLMCallTrigger(**kwargs, scope=scope), method_name="execute_complete")
         from supervisor_lib.analytics.ledger import ledger_for
-        from supervisor_lib.providers.calls import CallRunner, CallScope
+        from supervisor_lib.providers.calls import CallRunner
 
         runner = CallRunner(
             hook_class=self.hook_class,
             config=self.hook.config,
             store=ledger_for(self.analytics_conn_id),
-            scope=CallScope.from_ti(context["ti"], task_type=self.task_kind, tags=tuple(sorted(self.dag.tags or ()))),
+            scope=self.call_scope(context),
             policy=self.attempt_policy,
             budget_usd=self.budget_usd,
             use_cache=self.cache,
@@ -187,6 +195,13 @@ class BaseLLMOperator(BaseOperator):
         )
         return result
 
+    def call_scope(self, context: Any, *, deferred: bool = False) -> CallScope:
+        """Where this call happens, for recording, the response cache and budgets."""
+        from supervisor_lib.providers.calls import CallScope
+
+        tags = tuple(sorted(self.dag.tags or ())) if self.has_dag() else ()
+        return CallScope.from_ti(context["ti"], task_type=self.task_kind, tags=tags, deferred=deferred)
+
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: return its result, or re-raise its error with the same retry semantics."""
         from supervisor_lib.triggers.events import raise_from_event
@@ -195,6 +210,22 @@ class BaseLLMOperator(BaseOperator):
             return dict(event["result"])
         raise_from_event(event or {"error_class": "RetryableError", "message": "the trigger sent no event"})
         raise AssertionError("unreachable")
+
+
+_TASK_STATE = re.compile(r"xcom_pull|\bti\b|task_instance")
+
+
+def _reads_task_state(*templates: Any) -> bool:
+    """Whether a template reads XComs: Airflow 3.3's triggerer cannot serve XCom reads while it renders, so such
+    a task starts on a worker (which renders it) and defers from there; the trigger still ends it."""
+    return any(_TASK_STATE.search(json.dumps(value)) for value in templates if value is not None)
+
+
+def _in_dag_test() -> bool:
+    """True inside ``dag.test()``, whose in-process supervisor runs triggers inline."""
+    from airflow.sdk.execution_time import task_runner
+
+    return type(getattr(task_runner, "SUPERVISOR_COMMS", None)).__name__ == "InProcessSupervisorComms"
 
 
 class AnthropicOperator(BaseLLMOperator):

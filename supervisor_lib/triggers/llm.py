@@ -13,8 +13,10 @@ from typing import Any
 
 import anthropic  # noqa: F401 - imported here so the first call does not block the event loop
 import openai  # noqa: F401
+from airflow.sdk.execution_time.xcom import XCom
 from airflow.triggers.base import BaseTrigger, TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
 
+from supervisor_lib.analytics.ledger import ledger_for
 from supervisor_lib.exceptions import RetryableError, SupervisorError
 from supervisor_lib.providers.calls import CallRunner, CallScope
 from supervisor_lib.providers.policy import AttemptPolicy
@@ -57,6 +59,7 @@ class LLMCallTrigger(BaseTrigger):
         policy: dict[str, Any] | None = None,
         analytics_conn_id: str | None = None,
         end_from_trigger: bool = True,
+        scope: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.provider, self.conn_id = provider, conn_id
@@ -66,6 +69,8 @@ class LLMCallTrigger(BaseTrigger):
         self.task_type, self.tags, self.when = task_type, list(tags or []), when
         self.deadline_s, self.policy = deadline_s, dict(policy or {})
         self.analytics_conn_id, self.end_from_trigger = analytics_conn_id, end_from_trigger
+        # Known when deferring from a worker; with start_from_trigger it comes from the triggerer's task instance.
+        self.scope = scope
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         keys = (
@@ -88,17 +93,22 @@ class LLMCallTrigger(BaseTrigger):
             "policy",
             "analytics_conn_id",
             "end_from_trigger",
+            "scope",
         )
         return CLASSPATH, {key: getattr(self, key) for key in keys}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        ti = self.task_instance
+        scope = (
+            CallScope(**{**self.scope, "tags": tuple(self.scope.get("tags") or ())})
+            if self.scope
+            else CallScope.from_ti(self.task_instance, task_type=self.task_type, tags=tuple(self.tags), deferred=True)
+        )
         if self.when is not None and not when_truthy(self.when):
             self.log.info("skipped: its `when` condition rendered %r", self.when)
             yield TaskSkippedEvent()
             return
         try:
-            result = await asyncio.wait_for(self._call(ti), timeout=self.deadline_s)
+            result = await asyncio.wait_for(self._call(scope), timeout=self.deadline_s)
         except TimeoutError:
             yield TriggerEvent(error_event(RetryableError(f"the call did not finish within {self.deadline_s:.0f}s")))
             return
@@ -106,13 +116,21 @@ class LLMCallTrigger(BaseTrigger):
             yield TriggerEvent(error_event(err))
             return
         if self.end_from_trigger:
-            yield TaskSuccessEvent(xcoms={"return_value": result})
+            # Push the result ourselves: Airflow 3.3.2 stores TaskSuccessEvent(xcoms=...) JSON-encoded twice, so
+            # downstream xcom_pull would get a string instead of the result dict.
+            await XCom.aset(
+                "return_value",
+                result,
+                dag_id=scope.dag_id,
+                task_id=scope.task_id,
+                run_id=scope.run_id,
+                map_index=scope.map_index,
+            )
+            yield TaskSuccessEvent()
         else:
             yield TriggerEvent({"status": "success", "result": result})
 
-    async def _call(self, ti: Any) -> dict[str, Any]:
-        from supervisor_lib.analytics.ledger import ledger_for
-
+    async def _call(self, scope: CallScope) -> dict[str, Any]:
         hook_class = hook_class_for(self.provider)
         config = await hook_class(conn_id=self.conn_id).aconfig()
         request = LLMRequest.build(
@@ -125,7 +143,7 @@ class LLMCallTrigger(BaseTrigger):
             temperature=self.temperature,
             output_schema=self.output_schema,
             prompt_cache=self.prompt_cache,
-            where=f"task {ti.task_id!r}",
+            where=scope.describe(),
         )
         store = await asyncio.to_thread(ledger_for, self.analytics_conn_id)
         runner = CallRunner(
@@ -133,7 +151,7 @@ class LLMCallTrigger(BaseTrigger):
             config=config,
             store=store,
             policy=AttemptPolicy(**self.policy),
-            scope=CallScope.from_ti(ti, task_type=self.task_type, tags=tuple(self.tags), deferred=True),
+            scope=scope,
             budget_usd=self.budget_usd,
             use_cache=self.cache,
         )

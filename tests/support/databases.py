@@ -22,6 +22,17 @@ class DatabaseChoice:
     reason: str
     created: tuple[str, ...] = ()
 
+    def analytics_connection(self) -> str:
+        """The ``supervisor_analytics`` connection (JSON form) for this session's analytics store."""
+        import json
+
+        if self.dialect == "postgresql":
+            name = self.analytics_url.rsplit("/", 1)[1]
+            conn = {"conn_type": "postgres", "host": PG_HOST, "port": PG_PORT, "login": PG_USER, "schema": name}
+        else:
+            conn = {"conn_type": "sqlite", "host": self.analytics_url.removeprefix("sqlite:///")}
+        return json.dumps(conn)
+
     def describe(self) -> str:
         return f"{self.dialect} ({self.reason})"
 

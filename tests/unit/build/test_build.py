@@ -147,9 +147,8 @@ def test_bad_specs_show_as_import_errors_without_hiding_good_ones(tmp_path: Path
     (specs / "broken.yaml").write_text("tasks:\n  - id: a\n    type: llm\n    prompt: [unclosed\n")
     dags = tmp_path / "dags"
     dags.mkdir()
-    (dags / "specs.py").write_text(
-        '"""airflow dag loader"""\nfrom supervisor_lib import load_dags\nload_dags(globals(), specs_dir="include/specs")\n'
-    )
+    loader = 'from supervisor_lib import load_dags\nload_dags(globals(), specs_dir="include/specs")\n'
+    (dags / "specs.py").write_text('"""airflow dag loader"""\n' + loader)
     names, errors = _bag(dags)
     assert names == ["good"]
     message = errors["specs.py"]

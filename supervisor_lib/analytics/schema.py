@@ -1,0 +1,186 @@
+"""The analytics store's schema: an ordered list of migrations, owned by the project (no Alembic).
+
+Each :class:`Migration` holds portable SQL with ``{type}`` placeholders filled per dialect (PostgreSQL has real
+timestamp and boolean types; SQLite stores UTC ISO-8601 text and 0/1), plus optional dialect-only statements.
+The store applies the missing ones in order inside one transaction and records each in
+``supervisor_schema_version``. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Dialect = Literal["postgresql", "sqlite"]
+
+VERSION_TABLE = "supervisor_schema_version"
+#: the key of the PostgreSQL advisory lock that serializes migrations ("supvsr" + 0x0001, fits a signed bigint)
+ADVISORY_LOCK_KEY = int.from_bytes(b"supvsr\x00\x01", "big")
+MIGRATION_TIMEOUT_MS = 60_000
+
+_TYPES: dict[Dialect, dict[str, str]] = {
+    "postgresql": {
+        "timestamp": "TIMESTAMPTZ",
+        "boolean": "BOOLEAN",
+        "false": "FALSE",
+        "real": "DOUBLE PRECISION",
+        "now": "CURRENT_TIMESTAMP",
+    },
+    "sqlite": {  # timestamps as UTC ISO-8601 text, the shape the store writes
+        "timestamp": "TEXT",
+        "boolean": "INTEGER",
+        "false": "0",
+        "real": "REAL",
+        "now": "(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))",
+    },
+}
+_PARAM: dict[Dialect, str] = {"postgresql": "%s", "sqlite": "?"}
+
+#: the columns of ``call_attempts``, in table order (CallRecord's fields match them)
+CALL_ATTEMPT_COLUMNS: tuple[str, ...] = (
+    "call_id",
+    "dag_id",
+    "run_id",
+    "task_id",
+    "map_index",
+    "try_number",
+    "attempt",
+    "provider",
+    "model",
+    "task_type",
+    "started_at",
+    "duration_s",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+    "status",
+    "error_type",
+    "request_id",
+    "team",
+    "tags",
+    "deferred",
+)
+
+#: the columns of ``response_cache``, in table order
+RESPONSE_CACHE_COLUMNS: tuple[str, ...] = (
+    "cache_key",
+    "dag_id",
+    "run_id",
+    "provider",
+    "model",
+    "response_json",
+    "created_at",
+)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: portable ``statements`` first, then the current dialect's own ones.
+
+    :param version: strictly increasing; recorded in ``supervisor_schema_version`` once applied.
+    :param name: a short description, recorded with the version.
+    """
+
+    version: int
+    name: str
+    statements: tuple[str, ...] = ()
+    postgresql: tuple[str, ...] = ()
+    sqlite: tuple[str, ...] = ()
+
+    def statements_for(self, dialect: Dialect) -> list[str]:
+        """The SQL to run on ``dialect``, with the dialect's type names filled in."""
+        own = self.postgresql if dialect == "postgresql" else self.sqlite
+        return [sql.format(**_TYPES[dialect]) for sql in (*self.statements, *own)]
+
+
+def version_table_sql(dialect: Dialect) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for the table that records applied migrations."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at {timestamp} NOT NULL DEFAULT {now})"
+    ).format(**_TYPES[dialect])
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "call_attempts: one row per model-call attempt",
+        statements=(
+            """CREATE TABLE IF NOT EXISTS call_attempts (
+                call_id TEXT PRIMARY KEY,
+                dag_id TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                task_id TEXT NOT NULL,
+                map_index INTEGER NOT NULL DEFAULT -1,
+                try_number INTEGER NOT NULL,
+                attempt INTEGER NOT NULL,
+                provider TEXT NOT NULL,
+                model TEXT NOT NULL,
+                task_type TEXT NOT NULL,
+                started_at {timestamp} NOT NULL,
+                duration_s {real} NOT NULL,
+                input_tokens INTEGER NOT NULL DEFAULT 0,
+                output_tokens INTEGER NOT NULL DEFAULT 0,
+                cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+                cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+                cost_usd {real} NULL,
+                status TEXT NOT NULL CHECK (status IN ('success', 'error', 'cached')),
+                error_type TEXT NULL,
+                request_id TEXT NULL,
+                team TEXT NULL,
+                tags TEXT NULL,
+                deferred {boolean} NOT NULL DEFAULT {false}
+            )""",
+            # the queries later features run: spend and health per model over time, per DAG over time, per run
+            "CREATE INDEX IF NOT EXISTS ix_call_attempts_model_time ON call_attempts (provider, model, started_at)",
+            "CREATE INDEX IF NOT EXISTS ix_call_attempts_dag_time ON call_attempts (dag_id, started_at)",
+            "CREATE INDEX IF NOT EXISTS ix_call_attempts_dag_run ON call_attempts (dag_id, run_id)",
+            "CREATE INDEX IF NOT EXISTS ix_call_attempts_time ON call_attempts (started_at)",
+        ),
+    ),
+    Migration(
+        2,
+        "response_cache: model answers re-used within a DAG run",
+        statements=(
+            """CREATE TABLE IF NOT EXISTS response_cache (
+                cache_key TEXT PRIMARY KEY,
+                dag_id TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                provider TEXT NOT NULL,
+                model TEXT NOT NULL,
+                response_json TEXT NOT NULL,
+                created_at {timestamp} NOT NULL
+            )""",
+        ),
+    ),
+)
+
+
+def pending(applied: set[int]) -> list[Migration]:
+    """The migrations not yet in ``applied``, in order."""
+    return [migration for migration in MIGRATIONS if migration.version not in applied]
+
+
+def apply_pending(cur: Any, dialect: Dialect) -> list[int]:
+    """Apply the missing migrations with ``cur``, inside the caller's transaction; return the versions applied.
+
+    Concurrent callers take turns: PostgreSQL through an advisory lock held until the transaction ends, SQLite
+    because the caller began it with ``BEGIN IMMEDIATE`` (the database's one write lock).
+    """
+    if dialect == "postgresql":
+        cur.execute(f"SET LOCAL statement_timeout = {MIGRATION_TIMEOUT_MS}")
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+    cur.execute(version_table_sql(dialect))
+    cur.execute(f"SELECT version FROM {VERSION_TABLE}")
+    applied: list[int] = []
+    for migration in pending({row[0] for row in cur.fetchall()}):
+        for statement in migration.statements_for(dialect):
+            cur.execute(statement)
+        mark = _PARAM[dialect]
+        cur.execute(
+            f"INSERT INTO {VERSION_TABLE} (version, name) VALUES ({mark}, {mark})", (migration.version, migration.name)
+        )
+        applied.append(migration.version)
+    return applied

@@ -1,0 +1,426 @@
+"""The analytics store: the SQL database (PostgreSQL or SQLite) that holds every model-call attempt.
+
+Which database: the Airflow connection ``supervisor_analytics`` — ``conn_type`` ``postgres`` (opened through the
+Postgres provider's ``PostgresHook``) or ``sqlite`` (the file is the connection's ``host``). Without that
+connection: a SQLite file at ``$SUPERVISOR_ANALYTICS_SQLITE``, else ``$AIRFLOW_HOME/supervisor_analytics.db``.
+:meth:`AnalyticsStore.from_url` opens a SQLAlchemy-style URL directly, for tests and tools.
+
+A store keeps one DB connection per process (:func:`get_store`), opened on first use and migrated then
+(:mod:`~supervisor_lib.analytics.schema`). Every operation is one short transaction. After an error the connection
+is dropped and reopened on the next call; after a failed *connect* the store answers
+:class:`StoreUnavailableError` at once for :data:`RETRY_AFTER_S`, so a down store costs its callers nothing.
+Errors never contain the store's password: driver messages are scrubbed and not chained.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from hashlib import sha256
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from supervisor_lib.analytics.schema import CALL_ATTEMPT_COLUMNS, RESPONSE_CACHE_COLUMNS, Dialect, apply_pending
+from supervisor_lib.exceptions import SupervisorError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_CONN_ID = "supervisor_analytics"
+CONNECT_TIMEOUT_S = 5
+#: SQLite busy timeout: how long a writer waits for another process's write lock
+BUSY_TIMEOUT_S = 5.0
+STATEMENT_TIMEOUT_MS = 5_000
+#: after a failed connect, fail fast for this long before trying again
+RETRY_AFTER_S = 30.0
+_PG_OPTIONS = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+
+_INSERT_ATTEMPT = (
+    f"INSERT INTO call_attempts ({', '.join(CALL_ATTEMPT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in CALL_ATTEMPT_COLUMNS)}) ON CONFLICT (call_id) DO NOTHING"
+)
+_INSERT_CACHE = (
+    f"INSERT INTO response_cache ({', '.join(RESPONSE_CACHE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in RESPONSE_CACHE_COLUMNS)}) ON CONFLICT (cache_key) DO NOTHING"
+)
+
+
+class AnalyticsStoreError(SupervisorError):
+    """The analytics store is misconfigured: an unsupported connection type, a SQLite connection with no file."""
+
+
+class StoreUnavailableError(AnalyticsStoreError):
+    """The store could not be reached, or a statement failed; the next call tries again (after a pause)."""
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """How to open a store's database: its dialect, a connect function and a description safe to log."""
+
+    dialect: Dialect
+    description: str
+    connect: Callable[[], Any] = field(repr=False, compare=False)
+    secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every form of the password replaced by ``***``."""
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def airflow_home() -> Path:
+    """``$AIRFLOW_HOME``, or Airflow's own default ``~/airflow``."""
+    return Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
+
+
+def default_sqlite_path() -> Path:
+    """The SQLite file used when the connection does not exist."""
+    explicit = os.environ.get("SUPERVISOR_ANALYTICS_SQLITE")
+    return Path(explicit).expanduser() if explicit else airflow_home() / "supervisor_analytics.db"
+
+
+def _secret_forms(password: str | None) -> tuple[str, ...]:
+    return tuple({password, quote(password, safe="")}) if password else ()
+
+
+def _connect_sqlite(path: str) -> sqlite3.Connection:
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: statements autocommit unless we BEGIN, so transactions are explicit and short
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writers of other worker processes
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; no fsync per commit
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def sqlite_target(path: str | os.PathLike[str]) -> StoreTarget:
+    """A store in the SQLite file ``path`` (its directory is created if missing)."""
+    path = os.path.expanduser(os.fspath(path))
+    return StoreTarget("sqlite", f"sqlite:///{path}", partial(_connect_sqlite, path))
+
+
+def _postgres_url_target(url: str) -> StoreTarget:
+    parts = urlsplit(url)
+    password = unquote(parts.password) if parts.password else None
+    params: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S, "options": _PG_OPTIONS}
+    params |= {"host": parts.hostname, "port": parts.port, "dbname": parts.path.lstrip("/") or None}
+    params |= {"user": unquote(parts.username) if parts.username else None, **dict(parse_qsl(parts.query))}
+    params = {key: value for key, value in params.items() if value is not None}
+
+    def connect() -> Any:
+        import psycopg2
+
+        return psycopg2.connect(password=password, **params)
+
+    where = f"{params.get('host', '')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
+    return StoreTarget("postgresql", f"postgresql://{params.get('user', '')}@{where}", connect, _secret_forms(password))
+
+
+def target_for_url(url: str) -> StoreTarget:
+    """A store target from ``postgresql[+driver]://user:pw@host:port/db`` or ``sqlite:///path``."""
+    scheme, _, rest = url.partition("://")
+    dialect = scheme.split("+", 1)[0].lower()
+    if dialect == "sqlite":
+        return sqlite_target(rest[1:] if rest.startswith("/") else rest)
+    if dialect in ("postgresql", "postgres"):
+        return _postgres_url_target(url)
+    raise AnalyticsStoreError(
+        f"unsupported analytics store URL scheme {scheme!r}: use postgresql://... or sqlite:///..."
+    )
+
+
+def _postgres_hook_target(conn: Any) -> StoreTarget:
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+    from airflow.sdk.log import mask_secret
+
+    if conn.password:
+        mask_secret(conn.password)
+    extra = conn.extra_dejson
+    if "connect_timeout" not in extra:  # a firewalled host must not hold a task for libpq's default of minutes
+        conn = copy.copy(conn)
+        conn.extra = json.dumps({**extra, "connect_timeout": CONNECT_TIMEOUT_S})
+    hook = PostgresHook(postgres_conn_id=conn.conn_id, connection=conn, options=_PG_OPTIONS)
+    where = f"{conn.login or ''}@{conn.host or ''}:{conn.port or 5432}/{conn.schema or ''}"
+    return StoreTarget(
+        "postgresql", f"connection {conn.conn_id!r} (postgres {where})", hook.get_conn, _secret_forms(conn.password)
+    )
+
+
+def target_for_connection(conn_id: str) -> StoreTarget:
+    """The store named by the Airflow connection ``conn_id``; the default SQLite file when it does not exist."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        path = default_sqlite_path()
+        log.info("no connection %r: the analytics store is the SQLite file %s", conn_id, path)
+        return sqlite_target(path)
+    conn_type = (conn.conn_type or "").lower()
+    if conn_type in ("postgres", "postgresql"):
+        return _postgres_hook_target(conn)
+    if conn_type == "sqlite":
+        if not conn.host:
+            raise AnalyticsStoreError(f"connection {conn_id!r} (sqlite) has no host: set it to the database file")
+        return sqlite_target(conn.host)
+    raise AnalyticsStoreError(
+        f"connection {conn_id!r} has conn_type {conn.conn_type!r}; the analytics store needs 'postgres' or 'sqlite'"
+    )
+
+
+def _iso(value: datetime) -> str:
+    """UTC ISO-8601 text with a fixed shape, so SQLite orders and compares it correctly."""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class AnalyticsStore:
+    """The analytics store (see the module docstring); thread-safe, one DB connection per instance and process.
+
+    :param conn_id: the Airflow connection naming the database; also the store's name (spool files use it).
+    :param target: an already-resolved database (see :meth:`from_url`); by default ``conn_id`` is read on first use.
+    """
+
+    def __init__(self, conn_id: str = DEFAULT_CONN_ID, *, target: StoreTarget | None = None) -> None:
+        self.name = conn_id
+        self._target = target
+        self._conn: Any = None
+        self._cur: Any = None
+        self._pid = 0
+        self._orphans: list[Any] = []
+        self._migrated = False
+        self._down_until = 0.0
+        self._last_error = ""
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_url(cls, url: str, *, name: str | None = None) -> AnalyticsStore:
+        """A store on ``postgresql://user:pw@host:port/db`` (``+psycopg2`` accepted) or ``sqlite:///path``.
+
+        :param name: the store's name for spool files; by default derived from the URL (without its password).
+        """
+        target = target_for_url(url)
+        return cls(name or "url-" + sha256(target.description.encode()).hexdigest()[:12], target=target)
+
+    def __repr__(self) -> str:
+        where = self._target.description if self._target else "not opened yet"
+        return f"AnalyticsStore({self.name!r}, {where})"
+
+    @property
+    def dialect(self) -> Dialect:
+        """``postgresql`` or ``sqlite`` (reads the connection if not done yet)."""
+        with self._lock:
+            return self._resolve().dialect
+
+    # -- public operations ----------------------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Apply the missing migrations; return the versions applied now (``[]`` when up to date).
+
+        Idempotent, and safe when several processes start at once: PostgreSQL serializes them with an advisory
+        lock, SQLite with ``BEGIN IMMEDIATE``. Called lazily by the first operation of each process.
+        """
+        with self._lock:
+            applied = self._session(self._apply_migrations, transaction=True)
+            self._migrated = True
+            return applied
+
+    def insert_attempts(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Insert ``call_attempts`` rows (see ``CallRecord.to_row``) in one transaction; return how many were new.
+
+        A row whose ``call_id`` is already stored is skipped, so replaying a write never duplicates it.
+        """
+        if not rows:
+            return 0
+
+        def work(cur: Any) -> int:
+            params = [self._adapt(row[column] for column in CALL_ATTEMPT_COLUMNS) for row in rows]
+            if len(params) == 1:
+                cur.execute(self._sql(_INSERT_ATTEMPT), params[0])
+            else:
+                cur.executemany(self._sql(_INSERT_ATTEMPT), params)
+            return int(cur.rowcount)
+
+        return self._run(work, transaction=len(rows) > 1)
+
+    def attempts(self, dag_id: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Recorded attempts, oldest first, optionally for one DAG and/or run (for tests and tools)."""
+        filters = {name: value for name, value in (("dag_id", dag_id), ("run_id", run_id)) if value is not None}
+        where = " WHERE " + " AND ".join(f"{name} = ?" for name in filters) if filters else ""
+        sql = f"SELECT {', '.join(CALL_ATTEMPT_COLUMNS)} FROM call_attempts{where} ORDER BY started_at, call_id"
+
+        def work(cur: Any) -> list[dict[str, Any]]:
+            cur.execute(self._sql(sql), tuple(filters.values()))
+            return [_attempt_dict(row) for row in cur.fetchall()]
+
+        return self._run(work)
+
+    def spend_usd(self, *, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> float:
+        """What one task instance (all its tries and attempts) has spent; unknown-price calls count as 0."""
+
+        def work(cur: Any) -> Any:
+            cur.execute(
+                self._sql(
+                    "SELECT COALESCE(SUM(cost_usd), 0) FROM call_attempts"
+                    " WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?"
+                ),
+                (dag_id, run_id, task_id, map_index),
+            )
+            return cur.fetchone()
+
+        return float(self._run(work)[0])
+
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        """The cached response stored under ``key``, or ``None``."""
+
+        def work(cur: Any) -> Any:
+            cur.execute(self._sql("SELECT response_json FROM response_cache WHERE cache_key = ?"), (key,))
+            return cur.fetchone()
+
+        row = self._run(work)
+        return None if row is None else dict(json.loads(row[0]))
+
+    def cache_put(
+        self, key: str, dag_id: str, run_id: str, provider: str, model: str, response: dict[str, Any]
+    ) -> bool:
+        """Store ``response`` under ``key`` unless a response is already there; return whether it was stored."""
+        values = (key, dag_id, run_id, provider, model, json.dumps(response, sort_keys=True), datetime.now(UTC))
+
+        def work(cur: Any) -> bool:
+            cur.execute(self._sql(_INSERT_CACHE), self._adapt(values))
+            return bool(cur.rowcount)
+
+        return self._run(work)
+
+    def close(self) -> None:
+        """Close this process's DB connection (the next operation opens a new one)."""
+        with self._lock:
+            self._drop()
+
+    # -- transactions -------------------------------------------------------------------------------------------
+    def _run(self, work: Callable[[Any], T], *, transaction: bool = False) -> T:
+        with self._lock:
+            if not self._migrated:
+                self._session(self._apply_migrations, transaction=True)
+                self._migrated = True
+            return self._session(work, transaction=transaction)
+
+    def _session(self, work: Callable[[Any], T], *, transaction: bool) -> T:
+        """Run ``work(cursor)``, inside BEGIN/COMMIT when it runs several statements (connections autocommit).
+
+        If a reused connection turns out dead (the server restarted), retry once on a fresh one.
+        """
+        for may_retry in (True, False):
+            reused = self._conn is not None and self._pid == os.getpid()
+            cur = self._cursor()
+            try:
+                if transaction:  # SQLite: take the write lock now, so two writers never deadlock on upgrade
+                    cur.execute("BEGIN IMMEDIATE" if self._resolve().dialect == "sqlite" else "BEGIN")
+                result = work(cur)
+                if transaction:
+                    cur.execute("COMMIT")
+                return result
+            except Exception as exc:
+                stale = may_retry and reused and self._is_broken()
+                self._drop()  # closing also rolls back whatever was open
+                if not stale:
+                    raise self._unavailable(exc) from None
+        raise AssertionError("unreachable")
+
+    def _cursor(self) -> Any:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._cur
+        self._drop()
+        if time.monotonic() < self._down_until:
+            wait = self._down_until - time.monotonic()
+            raise StoreUnavailableError(f"{self._last_error} (next try in {wait:.0f}s)")
+        try:
+            conn = self._resolve().connect()
+        except Exception as exc:
+            error = self._unavailable(exc)
+            self._down_until, self._last_error = time.monotonic() + RETRY_AFTER_S, str(error)
+            raise error from None
+        if self._resolve().dialect == "postgresql":
+            conn.autocommit = True  # one round trip per single-statement write; BEGIN only where needed
+        self._conn, self._cur, self._pid = conn, conn.cursor(), os.getpid()
+        return self._cur
+
+    def _resolve(self) -> StoreTarget:
+        if self._target is None:
+            self._target = target_for_connection(self.name)
+        return self._target
+
+    def _is_broken(self) -> bool:
+        # psycopg2: closed is 2 once the server went away; psycopg 3: closed/broken. SQLite never goes stale.
+        return bool(getattr(self._conn, "closed", False) or getattr(self._conn, "broken", False))
+
+    def _drop(self) -> None:
+        conn, self._conn, self._cur = self._conn, None, None
+        if conn is None:
+            return
+        if self._pid != os.getpid():
+            # inherited over fork: closing it would end the parent's session on the shared socket
+            self._orphans.append(conn)
+            return
+        with suppress(Exception):
+            conn.close()
+
+    def _unavailable(self, exc: Exception) -> AnalyticsStoreError:
+        if isinstance(exc, AnalyticsStoreError):
+            return exc
+        where = self._target.description if self._target else f"connection {self.name!r}"
+        message = f"analytics store {where}: {type(exc).__name__}: {exc}".strip()
+        return StoreUnavailableError(self._target.scrub(message) if self._target else message)
+
+    # -- SQL helpers ------------------------------------------------------------------------------------------
+    def _sql(self, sql: str) -> str:
+        """Our SQL uses ``?`` placeholders; psycopg wants ``%s``."""
+        return sql if self._resolve().dialect == "sqlite" else sql.replace("?", "%s")
+
+    def _adapt(self, values: Iterable[Any]) -> tuple[Any, ...]:
+        if self._resolve().dialect == "postgresql":
+            return tuple(values)
+        return tuple(_iso(value) if isinstance(value, datetime) else value for value in values)
+
+    def _apply_migrations(self, cur: Any) -> list[int]:
+        applied = apply_pending(cur, self._resolve().dialect)
+        if applied:
+            log.info("analytics store %s: applied schema migrations %s", self.name, applied)
+        return applied
+
+
+def _attempt_dict(row: Sequence[Any]) -> dict[str, Any]:
+    record = dict(zip(CALL_ATTEMPT_COLUMNS, row, strict=True))
+    if isinstance(record["started_at"], str):
+        record["started_at"] = datetime.fromisoformat(record["started_at"])
+    record["deferred"] = bool(record["deferred"])
+    return record
+
+
+_shared: dict[str, AnalyticsStore] = {}
+_shared_lock = threading.Lock()
+
+
+def get_store(conn_id: str = DEFAULT_CONN_ID) -> AnalyticsStore:
+    """This process's store for ``conn_id``: every caller shares its one DB connection."""
+    with _shared_lock:
+        store = _shared.get(conn_id)
+        if store is None:
+            store = _shared[conn_id] = AnalyticsStore(conn_id)
+        return store
