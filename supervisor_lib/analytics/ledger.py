@@ -31,7 +31,8 @@ class CallLedger:
 
     def record_attempt(self, row: dict[str, Any]) -> None:
         """Record one attempt (spooled locally if the store is down; never raises)."""
-        discriminator = "cached" if row["status"] == "cached" else ""
+        step = row.pop("step", "")
+        discriminator = f"{step}:cached" if row["status"] == "cached" else step
         tags = tuple(t for t in (row.pop("tags", None) or "").split(",") if t)
         key = call_id(row["dag_id"], row["run_id"], row["task_id"], row["map_index"], row["try_number"],
                       row["attempt"], discriminator)  # fmt: skip

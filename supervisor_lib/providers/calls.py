@@ -44,6 +44,8 @@ class CallScope:
     task_type: str = "llm"
     tags: tuple[str, ...] = ()
     deferred: bool = False
+    #: tells apart the logical calls of one task try (e.g. "iteration-2", "review"); part of each attempt's id
+    step: str = ""
 
     @classmethod
     def from_ti(
@@ -194,6 +196,7 @@ class CallRunner:
             "error_type": type(error).__name__ if error else None,
             "request_id": response.request_id if response else None,
             "tags": ",".join(s.tags) or None,
+            "step": s.step,
             "deferred": s.deferred,
         }
 

@@ -1,0 +1,171 @@
+"""The provider operators on a real Airflow (scheduler, triggerer, workers) driven through the REST API.
+
+Covers what dag.test() cannot: tasks that start in the triggerer (``start_from_trigger``), a cleared task that
+re-uses the response already paid for, retries and fatal errors as Airflow records them, and an API key that
+appears in no log file, XCom, rendered template or analytics row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from supervisor_lib.analytics import AnalyticsStore
+from supervisor_lib.testing import FakeProviderServer, Rule
+from supervisor_lib.testing.stack import AirflowStack
+from tests.conftest import DATABASES, ROOT
+from tests.support.connections import CANARY_KEY
+from tests.support.databases import fresh_database_url
+
+pytestmark = pytest.mark.slow
+
+DAGS = {
+    "e2e_calls.py": """
+        from airflow.sdk import DAG
+        from supervisor_lib import AnthropicOperator, OpenAIOperator
+
+        with DAG("e2e_calls", schedule=None, tags=["e2e"], default_args={"owner": "tests", "retries": 0}):
+            first = AnthropicOperator(task_id="first", model="claude-haiku-4-5", prompt="E2E-FIRST {{ params.n }}")
+            second = OpenAIOperator(task_id="second", model="gpt-4.1-mini",
+                                    prompt="E2E-SECOND {{ ti.xcom_pull(task_ids='first')['text'] }}")
+            sync = AnthropicOperator(task_id="sync", model="claude-haiku-4-5", prompt="E2E-SYNC", deferrable=False)
+            first >> second >> sync
+    """,
+    "e2e_faults.py": """
+        from datetime import timedelta
+        from airflow.sdk import DAG
+        from supervisor_lib import AnthropicOperator
+        from supervisor_lib.providers.policy import AttemptPolicy
+
+        fast = AttemptPolicy(base_delay_s=0.1, max_delay_s=0.2)
+        with DAG("e2e_faults", schedule=None, tags=["e2e"],
+                 default_args={"owner": "tests", "retries": 2, "retry_delay": timedelta(seconds=1)}):
+            AnthropicOperator(task_id="flaky", model="claude-haiku-4-5", prompt="E2E-FLAKY", attempt_policy=fast)
+            AnthropicOperator(task_id="unauthorised", model="claude-haiku-4-5", prompt="E2E-AUTH", attempt_policy=fast)
+    """,
+}
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer(strict=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def analytics_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return fresh_database_url(DATABASES, "supervisor_it_e2e_analytics", tmp_path_factory.mktemp("analytics"))
+
+
+@pytest.fixture(scope="module")
+def stack(
+    fake: FakeProviderServer, analytics_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AirflowStack]:
+    import textwrap
+
+    base = tmp_path_factory.mktemp("e2e")
+    dags = base / "dags"
+    dags.mkdir()
+    for name, source in DAGS.items():
+        (dags / name).write_text(textwrap.dedent(source))
+    analytics = _analytics_connection(analytics_url)
+    env = {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": fresh_database_url(DATABASES, "supervisor_it_e2e", base),
+        "AIRFLOW_CONN_SUPERVISOR_ANALYTICS": analytics,
+        "ANTHROPIC_API_KEY": CANARY_KEY,
+        "ANTHROPIC_BASE_URL": fake.anthropic_base_url,
+        "OPENAI_API_KEY": CANARY_KEY,
+        "OPENAI_BASE_URL": fake.openai_base_url,
+    }
+    with AirflowStack(dags, env=env, project_dir=ROOT) as running:
+        for dag_id in ("e2e_calls", "e2e_faults"):
+            running.wait_for_dag(dag_id)
+        yield running
+
+
+def _analytics_connection(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        return json.dumps({"conn_type": "sqlite", "host": url.removeprefix("sqlite:///")})
+    rest = url.split("://", 1)[1]
+    user_host, name = rest.rsplit("/", 1)
+    user, host_port = user_host.split("@")
+    host, port = host_port.split(":")
+    return json.dumps({"conn_type": "postgres", "host": host, "port": int(port), "login": user, "schema": name})
+
+
+def _rows(analytics_url: str, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    return AnalyticsStore.from_url(analytics_url).attempts(dag_id=dag_id, run_id=run_id)
+
+
+def test_deferred_and_sync_calls_then_a_clear_costs_nothing(
+    stack: AirflowStack, fake: FakeProviderServer, analytics_url: str
+) -> None:
+    fake.add_rules(
+        [
+            Rule(match="E2E-FIRST 7", text="first answer"),
+            Rule(match="E2E-SECOND first answer", text="second answer"),
+            Rule(match="E2E-SYNC", text="sync answer"),
+        ]
+    )
+    run_id = stack.trigger("e2e_calls", conf={"n": 7})
+    assert stack.wait("e2e_calls", run_id) == "success", "".join(stack.output[-40:])
+    assert stack.xcom("e2e_calls", run_id, "second")["text"] == "second answer"
+    tis = stack.task_instances("e2e_calls", run_id)
+    assert tis["first"]["hostname"] in ("", None), "a start_from_trigger task never runs on a worker"
+    rows = {r["task_id"]: r for r in _rows(analytics_url, "e2e_calls", run_id)}
+    assert {t: (r["status"], bool(r["deferred"])) for t, r in rows.items()} == {
+        "first": ("success", True),
+        "second": ("success", True),
+        "sync": ("success", False),
+    }
+    calls_before = fake.count()
+
+    stack.clear("e2e_calls", run_id, ["first", "second", "sync"])
+    assert stack.wait("e2e_calls", run_id) == "success"
+    assert fake.count() == calls_before, "a cleared task must re-use the responses already paid for"
+    statuses = sorted(r["status"] for r in _rows(analytics_url, "e2e_calls", run_id))
+    assert statuses.count("cached") == 3 and statuses.count("success") == 3
+
+
+def test_retryable_fault_recovers_and_fatal_fails_once(
+    stack: AirflowStack, fake: FakeProviderServer, analytics_url: str
+) -> None:
+    fake.add_rules(
+        [
+            Rule(match="E2E-FLAKY", fault="server_error", times=1),
+            Rule(match="E2E-FLAKY", text="recovered"),
+            Rule(match="E2E-AUTH", fault="auth"),
+        ]
+    )
+    run_id = stack.trigger("e2e_faults")
+    assert stack.wait("e2e_faults", run_id) == "failed"
+    tis = stack.task_instances("e2e_faults", run_id)
+    assert tis["flaky"]["state"] == "success" and tis["flaky"]["try_number"] == 1
+    assert stack.xcom("e2e_faults", run_id, "flaky")["attempts"] == 2
+    assert tis["unauthorised"]["state"] == "failed" and tis["unauthorised"]["try_number"] == 1, "no retry for 401"
+    assert fake.count(provider="anthropic") >= 3
+    rows = _rows(analytics_url, "e2e_faults", run_id)
+    flaky = sorted((r["attempt"], r["status"]) for r in rows if r["task_id"] == "flaky")
+    assert flaky == [(1, "error"), (2, "success")]
+    assert [r["error_type"] for r in rows if r["task_id"] == "unauthorised"] == ["ProviderConfigError"]
+    assert "API key was rejected" in stack.logs_text()
+
+
+def test_the_api_key_appears_nowhere(stack: AirflowStack, analytics_url: str) -> None:
+    runs = stack.api("GET", "/dags/~/dagRuns?limit=100")["dag_runs"]
+    assert runs, "run the other tests first (module order)"
+    exposed = [stack.logs_text()]
+    for run in runs:
+        dag_id, run_id = run["dag_id"], run["dag_run_id"]
+        exposed.append(json.dumps(_rows(analytics_url, dag_id, run_id), default=str))
+        for ti in stack.task_instances(dag_id, run_id).values():
+            detail = stack.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}")
+            exposed.append(json.dumps(detail, default=str))
+            entries = stack.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/xcomEntries")
+            exposed.append(json.dumps(entries, default=str))
+    text = "\n".join(exposed)
+    assert "rendered_fields" in text and len(text) > 1000
+    assert CANARY_KEY not in text
