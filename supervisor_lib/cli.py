@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from supervisor_lib.spec import SpecError, WorkflowSpec, json_schema, load_spec, load_specs
+from supervisor_lib.spec.model_check import model_warnings
 
 DEFAULT_SPECS = "include/specs"
 
@@ -40,6 +41,9 @@ def _validate(args: argparse.Namespace) -> int:
     specs, errors = load_specs(args.paths)
     for error in errors.values():
         print(error)
+    for spec in specs:
+        for warning in model_warnings(spec):
+            print(f"warning: {warning}")
     if errors:
         return 1
     tasks = sum(len(spec.tasks) for spec in specs)

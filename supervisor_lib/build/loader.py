@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from airflow.sdk import DAG, get_parsing_context
 
 from supervisor_lib.build.dag import build_dag
 from supervisor_lib.spec import SpecError, WorkflowSpec, load_specs
+from supervisor_lib.spec.model_check import model_warnings
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ def load_dags(
     for spec in specs:
         if wanted is not None and spec.dag_id != wanted:
             continue
+        for message in model_warnings(spec) if wanted is None else ():
+            warnings.warn(message, UserWarning, stacklevel=2)  # Airflow shows warnings captured while parsing
         built[spec.dag_id] = namespace[_name(spec)] = build_dag(spec)
     if errors and wanted is None:
         stem = Path(str(namespace.get("__file__", "specs"))).stem

@@ -118,6 +118,9 @@ class CallRunner:
     # -- the shared decisions ---------------------------------------------------------------------------------
     def plan(self, request: LLMRequest) -> Generator[Action, Any, dict[str, Any]]:
         """Yield the steps of the call; receives ``(LLMResponse, latency)`` or a ``SupervisorError`` per Send."""
+        price = load_prices().models.get(request.model)
+        if price is not None and price.deprecated:
+            log.warning("%s: model %r is deprecated; choose a current one", self.scope.describe(), request.model)
         attempt, corrected = 0, False
         while True:
             attempt += 1
