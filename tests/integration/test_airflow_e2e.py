@@ -49,6 +49,21 @@ DAGS = {
 }
 
 
+SPEC = """
+    schedule: null
+    tags: [e2e]
+    owner: tests
+    defaults: {provider: anthropic, model: claude-haiku-4-5, retries: 0}
+    params:
+      version: {type: string, pattern: "^[0-9]+\\\\.[0-9]+$"}
+      depth: {type: integer, minimum: 1, default: 2}
+    tasks:
+      - id: notes
+        type: llm
+        prompt: E2E-SPEC notes for {{ params.version }} at depth {{ params.depth }}
+"""
+
+
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeProviderServer]:
     with FakeProviderServer(strict=True) as server:
@@ -71,6 +86,11 @@ def stack(
     dags.mkdir()
     for name, source in DAGS.items():
         (dags / name).write_text(textwrap.dedent(source))
+    specs = base / "specs"
+    specs.mkdir()
+    (specs / "e2e_spec.yaml").write_text(textwrap.dedent(SPEC))
+    loader = f"from supervisor_lib import load_dags\nload_dags(globals(), specs_dir={str(specs)!r})\n"
+    (dags / "e2e_specs.py").write_text('"""airflow dags from specs"""\n' + loader)
     analytics = _analytics_connection(analytics_url)
     env = {
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": fresh_database_url(DATABASES, "supervisor_it_e2e", base),
@@ -81,7 +101,7 @@ def stack(
         "OPENAI_BASE_URL": fake.openai_base_url,
     }
     with AirflowStack(dags, env=env, project_dir=ROOT) as running:
-        for dag_id in ("e2e_calls", "e2e_faults"):
+        for dag_id in ("e2e_calls", "e2e_faults", "e2e_spec"):
             running.wait_for_dag(dag_id)
         yield running
 
@@ -152,6 +172,22 @@ def test_retryable_fault_recovers_and_fatal_fails_once(
     assert flaky == [(1, "error"), (2, "success")]
     assert [r["error_type"] for r in rows if r["task_id"] == "unauthorised"] == ["ProviderConfigError"]
     assert "API key was rejected" in stack.logs_text()
+
+
+def test_rest_trigger_validates_conf_against_spec_params(stack: AirflowStack, fake: FakeProviderServer) -> None:
+    import urllib.error
+
+    fake.add_rule(Rule(match="E2E-SPEC notes for 2.4 at depth 3", text="notes"))
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        stack.trigger("e2e_spec", conf={"version": "two"})
+    assert bad.value.code == 400 and "Invalid input for param version" in bad.value.read().decode()
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        stack.trigger("e2e_spec", conf={})
+    assert missing.value.code == 400
+    assert stack.api("GET", "/dags/e2e_spec/dagRuns")["total_entries"] == 0, "nothing ran"
+    run_id = stack.trigger("e2e_spec", conf={"version": "2.4", "depth": 3})
+    assert stack.wait("e2e_spec", run_id) == "success"
+    assert stack.xcom("e2e_spec", run_id, "notes")["text"] == "notes"
 
 
 def test_the_api_key_appears_nowhere(stack: AirflowStack, analytics_url: str) -> None:
