@@ -149,17 +149,8 @@ class BaseLLMOperator(BaseOperator):
         return self.hook_class(conn_id=self.conn_id)
 
     def build_request(self) -> LLMRequest:
-        return LLMRequest.build(
-            model=self.model,
-            default_model=self.hook.config.default_model,
-            prompt=self.prompt,
-            messages=self.messages,
-            system=self.system,
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-            output_schema=self.output_schema,
-            prompt_cache=self.prompt_cache,
-            where=f"task {self.task_id!r}",
+        return LLMRequest.from_fields(
+            self, default_model=self.hook.config.default_model, where=f"task {self.task_id!r}"
         )
 
     def execute(self, context: Any) -> dict[str, Any]:

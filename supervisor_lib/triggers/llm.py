@@ -133,18 +133,7 @@ class LLMCallTrigger(BaseTrigger):
     async def _call(self, scope: CallScope) -> dict[str, Any]:
         hook_class = hook_class_for(self.provider)
         config = await hook_class(conn_id=self.conn_id).aconfig()
-        request = LLMRequest.build(
-            model=self.model,
-            default_model=config.default_model,
-            prompt=self.prompt,
-            messages=self.messages,
-            system=self.system,
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-            output_schema=self.output_schema,
-            prompt_cache=self.prompt_cache,
-            where=scope.describe(),
-        )
+        request = LLMRequest.from_fields(self, default_model=config.default_model, where=scope.describe())
         store = await asyncio.to_thread(ledger_for, self.analytics_conn_id)
         runner = CallRunner(
             hook_class=hook_class,
