@@ -74,7 +74,16 @@ class BaseLLMOperator(BaseOperator):
         next_kwargs=None,
         timeout=None,
     )
-    start_from_trigger = False
+    _start_in_triggerer = False
+
+    @property
+    def start_from_trigger(self) -> bool:
+        """Whether the scheduler starts this task in the triggerer; read when the DAG is serialized."""
+        return self._start_in_triggerer and not _has_required_params(self)
+
+    @start_from_trigger.setter
+    def start_from_trigger(self, value: bool) -> None:
+        self._start_in_triggerer = value
 
     def __init__(
         self,
@@ -210,6 +219,14 @@ def _reads_task_state(*templates: Any) -> bool:
     """Whether a template reads XComs: Airflow 3.3's triggerer cannot serve XCom reads while it renders, so such
     a task starts on a worker (which renders it) and defers from there; the trigger still ends it."""
     return any(_TASK_STATE.search(json.dumps(value)) for value in templates if value is not None)
+
+
+def _has_required_params(task: BaseOperator) -> bool:
+    """A DAG param without a default crashes Airflow 3.3.2's triggerer when it renders a start_from_trigger task
+    (it validates the task's params before merging the run's conf), so such tasks start on a worker instead."""
+    params = task.dag.params if task.has_dag() else task.params
+    get_param = getattr(params, "get_param", None)  # a ParamsDict; a plain dict holds no Param objects
+    return get_param is not None and any(not get_param(name).has_value for name in params)
 
 
 def _in_dag_test() -> bool:

@@ -45,6 +45,8 @@ DAGS = {
                  default_args={"owner": "tests", "retries": 2, "retry_delay": timedelta(seconds=1)}):
             AnthropicOperator(task_id="flaky", model="claude-haiku-4-5", prompt="E2E-FLAKY", attempt_policy=fast)
             AnthropicOperator(task_id="unauthorised", model="claude-haiku-4-5", prompt="E2E-AUTH", attempt_policy=fast)
+            AnthropicOperator(task_id="exhausted", model="claude-haiku-4-5", prompt="E2E-EXHAUST", attempt_policy=fast)
+            AnthropicOperator(task_id="limited", model="claude-haiku-4-5", prompt="E2E-LIMITED", attempt_policy=fast)
     """,
 }
 
@@ -116,6 +118,13 @@ def _analytics_connection(url: str) -> str:
     return json.dumps({"conn_type": "postgres", "host": host, "port": int(port), "login": user, "schema": name})
 
 
+def _started(row: dict[str, Any]) -> Any:
+    from datetime import datetime
+
+    value = row["started_at"]
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
 def _rows(analytics_url: str, dag_id: str, run_id: str) -> list[dict[str, Any]]:
     return AnalyticsStore.from_url(analytics_url).attempts(dag_id=dag_id, run_id=run_id)
 
@@ -158,6 +167,10 @@ def test_retryable_fault_recovers_and_fatal_fails_once(
             Rule(match="E2E-FLAKY", fault="server_error", times=1),
             Rule(match="E2E-FLAKY", text="recovered"),
             Rule(match="E2E-AUTH", fault="auth"),
+            Rule(match="E2E-EXHAUST", fault="overloaded", times=3),
+            Rule(match="E2E-EXHAUST", text="second try"),
+            Rule(match="E2E-LIMITED", fault="rate_limit", retry_after=2, times=1),
+            Rule(match="E2E-LIMITED", text="ok"),
         ]
     )
     run_id = stack.trigger("e2e_faults")
@@ -172,6 +185,15 @@ def test_retryable_fault_recovers_and_fatal_fails_once(
     assert flaky == [(1, "error"), (2, "success")]
     assert [r["error_type"] for r in rows if r["task_id"] == "unauthorised"] == ["ProviderConfigError"]
     assert "API key was rejected" in stack.logs_text()
+    # three 529s use up the try's attempts; Airflow's retry (try 2) then succeeds: one row per attempt
+    assert tis["exhausted"]["state"] == "success" and tis["exhausted"]["try_number"] == 2
+    exhausted = sorted((r["try_number"], r["attempt"], r["status"]) for r in rows if r["task_id"] == "exhausted")
+    assert exhausted == [(1, 1, "error"), (1, 2, "error"), (1, 3, "error"), (2, 1, "success")]
+    # a 429's retry-after (2 s) is honoured before the next attempt
+    limited = sorted((r for r in rows if r["task_id"] == "limited"), key=lambda r: r["attempt"])
+    assert [r["status"] for r in limited] == ["error", "success"]
+    gap = (_started(limited[1]) - _started(limited[0])).total_seconds() - limited[0]["duration_s"]
+    assert gap >= 1.9, f"waited only {gap:.2f}s after a 429 with retry-after 2"
 
 
 def test_rest_trigger_validates_conf_against_spec_params(stack: AirflowStack, fake: FakeProviderServer) -> None:
