@@ -21,15 +21,20 @@ _EXPORTS: dict[str, str] = {
     "load_specs": "supervisor_lib.spec",
     "build_dag": "supervisor_lib.build",
     "load_dags": "supervisor_lib.build",
+    "raise_spec_errors": "supervisor_lib.build",
     "AnthropicHook": "supervisor_lib.providers.anthropic",
     "OpenAIHook": "supervisor_lib.providers.openai",
     "AnthropicOperator": "supervisor_lib.operators.llm",
+    "AnthropicBatchOperator": "supervisor_lib.operators.batch",
+    "OpenAIBatchOperator": "supervisor_lib.operators.batch",
     "OpenAIOperator": "supervisor_lib.operators.llm",
 }
 
 __all__ = [
+    "AnthropicBatchOperator",
     "AnthropicHook",
     "AnthropicOperator",
+    "OpenAIBatchOperator",
     "OpenAIHook",
     "OpenAIOperator",
     "SpecError",
@@ -40,10 +45,12 @@ __all__ = [
     "load_dags",
     "load_spec",
     "load_specs",
+    "raise_spec_errors",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from supervisor_lib.build import build_dag, load_dags
+    from supervisor_lib.build import build_dag, load_dags, raise_spec_errors
+    from supervisor_lib.operators.batch import AnthropicBatchOperator, OpenAIBatchOperator
     from supervisor_lib.operators.llm import AnthropicOperator, OpenAIOperator
     from supervisor_lib.providers.anthropic import AnthropicHook
     from supervisor_lib.providers.openai import OpenAIHook

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from supervisor_lib.build.dag import build_dag
-from supervisor_lib.build.loader import load_dags
+from supervisor_lib.build.loader import load_dags, raise_spec_errors
 
-__all__ = ["build_dag", "load_dags"]
+__all__ = ["build_dag", "load_dags", "raise_spec_errors"]

@@ -1,9 +1,10 @@
-"""``load_dags(globals(), specs_dir=...)``: every spec in a folder becomes a DAG of the calling DAG file.
+"""Spec folders → DAGs: ``load_dags(globals(), specs_dir=...)`` and ``raise_spec_errors(specs_dir=...)``.
 
-One bad spec never hides the others: the valid specs still become DAGs, and the invalid ones are reported through
-Airflow's own import-errors view (UI and ``GET /api/v2/importErrors``) with their ``file:line`` messages. The
-report rides on a stand-in DAG whose ``validate()`` raises the spec errors: Airflow records a DAG that fails
-validation as an import error of its file while it keeps the file's other DAGs.
+One bad spec never hides the others. Airflow marks every DAG of a file with an import error as stale, so the two
+jobs live in two DAG files: ``load_dags`` builds every valid spec (and only logs the invalid ones), while
+``raise_spec_errors``, called from a second file that defines no DAG, raises one ``SpecError`` listing every invalid
+spec with its ``file:line`` message, which Airflow shows in its import-errors view (UI and
+``GET /api/v2/importErrors``). See ``dags/supervisor_specs.py`` and ``dags/supervisor_spec_errors.py``.
 
 When a task starts, Airflow re-parses the DAG file; :func:`airflow.sdk.get_parsing_context` names the DAG it
 needs, so only that DAG is built then.
@@ -27,17 +28,6 @@ from supervisor_lib.spec.model_check import model_warnings
 log = logging.getLogger(__name__)
 
 
-class InvalidSpecsDag(DAG):
-    """Carries the errors of a folder's invalid specs into Airflow's import errors; it never becomes a DAG."""
-
-    def __init__(self, dag_id: str, errors: list[SpecError]) -> None:
-        super().__init__(dag_id=dag_id, schedule=None, tags=["supervisor-spec-errors"])
-        self.spec_errors = errors
-
-    def validate(self) -> None:
-        raise SpecError([problem for error in self.spec_errors for problem in error.problems])
-
-
 def load_dags(
     namespace: MutableMapping[str, Any], specs_dir: str | os.PathLike[str], *, base_dir: str | None = None
 ) -> dict[str, DAG]:
@@ -57,12 +47,23 @@ def load_dags(
         for message in model_warnings(spec) if wanted is None else ():
             warnings.warn(message, UserWarning, stacklevel=2)  # Airflow shows warnings captured while parsing
         built[spec.dag_id] = namespace[_name(spec)] = build_dag(spec)
-    if errors and wanted is None:
-        stem = Path(str(namespace.get("__file__", "specs"))).stem
-        namespace["__supervisor_invalid_specs__"] = InvalidSpecsDag(f"{stem}__invalid_specs", list(errors.values()))
-        for error in errors.values():
-            log.error("%s", error)
+    if wanted is None:
+        for error in errors.values():  # reported by raise_spec_errors() in its own DAG file
+            log.warning("not built: %s", error)
     return built
+
+
+def raise_spec_errors(
+    namespace: MutableMapping[str, Any], specs_dir: str | os.PathLike[str], *, base_dir: str | None = None
+) -> None:
+    """Raise one ``SpecError`` listing every invalid spec in ``specs_dir`` (nothing when all are valid).
+
+    Call it from a DAG file of its own that defines no DAG: Airflow then shows the errors in its import-errors
+    view without marking any spec DAG stale.
+    """
+    _, errors = load_specs(_resolve(specs_dir, namespace, base_dir))
+    if errors:
+        raise SpecError([problem for error in errors.values() for problem in error.problems])
 
 
 def _name(spec: WorkflowSpec) -> str:

@@ -173,7 +173,7 @@ class BaseLLMOperator(BaseOperator):
             kwargs = self.trigger_kwargs(end_from_trigger=not _in_dag_test())
             self.defer(trigger=LLMCallTrigger(**kwargs, scope=scope), method_name="execute_complete")
         from supervisor_lib.analytics.ledger import ledger_for
-        from supervisor_lib.providers.calls import CallRunner
+        from supervisor_lib.providers.calls import CallRunner, result_summary
 
         runner = CallRunner(
             hook_class=self.hook_class,
@@ -185,14 +185,7 @@ class BaseLLMOperator(BaseOperator):
             use_cache=self.cache,
         )
         result = runner.run(self.build_request(), self.hook.client)
-        self.log.info(
-            "%s %s answered (%s attempt(s), cost %s USD, request id %s)",
-            result["provider"],
-            result["model"],
-            result["attempts"],
-            result["cost_usd"],
-            result["request_id"],
-        )
+        self.log.info("%s", result_summary(result))
         return result
 
     def call_scope(self, context: Any, *, deferred: bool = False) -> CallScope:

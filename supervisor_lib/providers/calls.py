@@ -308,6 +308,15 @@ class CallRunner:
             return mapped
 
 
+def result_summary(result: dict[str, Any]) -> str:
+    """The one log line a finished call leaves in the task log."""
+    cached = " from the response cache" if result.get("cached") else ""
+    return (
+        f"{result['provider']} {result['model']} answered{cached} ({result['attempts']} attempt(s), "
+        f"cost {result['cost_usd']} USD, request id {result['request_id']})"
+    )
+
+
 def _usage_dict(usage: Usage) -> dict[str, int]:
     return {
         "input_tokens": usage.input_tokens,

@@ -18,7 +18,7 @@ from airflow.triggers.base import BaseTrigger, TaskSkippedEvent, TaskSuccessEven
 
 from supervisor_lib.analytics.ledger import ledger_for
 from supervisor_lib.exceptions import RetryableError, SupervisorError
-from supervisor_lib.providers.calls import CallRunner, CallScope
+from supervisor_lib.providers.calls import CallRunner, CallScope, result_summary
 from supervisor_lib.providers.policy import AttemptPolicy
 from supervisor_lib.providers.registry import hook_class_for
 from supervisor_lib.providers.types import LLMRequest
@@ -115,6 +115,7 @@ class LLMCallTrigger(BaseTrigger):
         except (SupervisorError, ValueError) as err:
             yield TriggerEvent(error_event(err))
             return
+        self.log.info("%s", result_summary(result))
         if self.end_from_trigger:
             # Push the result ourselves: Airflow 3.3.2 stores TaskSuccessEvent(xcoms=...) JSON-encoded twice, so
             # downstream xcom_pull would get a string instead of the result dict.

@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 #: parse budget per DAG file, excluding Airflow's own import (the DAG processor has that pre-loaded)
 MAX_PARSE_SECONDS = 1.0
+#: DAG files that only report invalid specs as import errors and define no DAG
+REPORT_ONLY = {"supervisor_spec_errors.py"}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def test_there_are_dag_files() -> None:
 @pytest.mark.parametrize("name", _dag_files())
 def test_imports_without_errors_network_or_secrets(parsed: dict[str, Any], name: str) -> None:
     assert parsed[name]["import_errors"] == {}
-    assert parsed[name]["dags"], f"{name} defines no DAG"
+    assert parsed[name]["dags"] or name in REPORT_ONLY, f"{name} defines no DAG"
 
 
 @pytest.mark.parametrize("name", _dag_files())

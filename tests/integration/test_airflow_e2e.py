@@ -91,8 +91,10 @@ def stack(
     specs = base / "specs"
     specs.mkdir()
     (specs / "e2e_spec.yaml").write_text(textwrap.dedent(SPEC))
-    loader = f"from supervisor_lib import load_dags\nload_dags(globals(), specs_dir={str(specs)!r})\n"
-    (dags / "e2e_specs.py").write_text('"""airflow dags from specs"""\n' + loader)
+    (specs / "e2e_broken.yaml").write_text("tasks:\n  - id: a\n    type: llm\n    provider: antropic\n    prompt: x\n")
+    for name, call in (("e2e_specs.py", "load_dags"), ("e2e_spec_errors.py", "raise_spec_errors")):
+        source = f"from supervisor_lib import {call}\n{call}(globals(), specs_dir={str(specs)!r})\n"
+        (dags / name).write_text('"""airflow dags from specs"""\n' + source)
     analytics = _analytics_connection(analytics_url)
     env = {
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": fresh_database_url(DATABASES, "supervisor_it_e2e", base),
@@ -210,6 +212,17 @@ def test_rest_trigger_validates_conf_against_spec_params(stack: AirflowStack, fa
     run_id = stack.trigger("e2e_spec", conf={"version": "2.4", "depth": 3})
     assert stack.wait("e2e_spec", run_id) == "success"
     assert stack.xcom("e2e_spec", run_id, "notes")["text"] == "notes"
+
+
+def test_a_broken_spec_is_an_import_error_and_hides_nothing(stack: AirflowStack) -> None:
+    errors = stack.api("GET", "/importErrors")["import_errors"]
+    assert [e["filename"] for e in errors] == ["e2e_spec_errors.py"]
+    assert (
+        "e2e_broken.yaml:4: [tasks[0].provider] unknown provider 'antropic' (did you mean 'anthropic'?)"
+        in (errors[0]["stack_trace"])
+    )
+    dag = stack.api("GET", "/dags/e2e_spec")
+    assert dag["is_stale"] is False and dag["has_import_errors"] is False
 
 
 def test_the_api_key_appears_nowhere(stack: AirflowStack, analytics_url: str) -> None:

@@ -88,15 +88,18 @@ def test_approval_default_options_use_airflows_approval_operator() -> None:
     assert isinstance(approve, SpecApprovalOperator) and approve.options == ["Approve", "Reject"]
 
 
-def test_not_yet_built_types_fail_clearly() -> None:
+def test_a_type_without_a_factory_fails_clearly() -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
+    from supervisor_lib.build.tasks import airflow_kwargs, pending_task
     from supervisor_lib.operators.flow import NotImplementedTaskOperator
 
-    audit = build_dag(SPECS / "nightly_health.yaml").get_task("audit")
-    assert isinstance(audit, NotImplementedTaskOperator)
+    spec = load_spec(SPECS / "nightly_health.yaml")
+    audit = spec.effective("audit")
+    pending = pending_task(spec, audit, airflow_kwargs(spec, audit))  # the fallback of FACTORIES
+    assert isinstance(pending, NotImplementedTaskOperator)
     with pytest.raises(AirflowFailException, match="'security_audit' is not implemented yet"):
-        audit.execute({})
+        pending.execute({})
 
 
 @pytest.mark.parametrize(
@@ -147,10 +150,12 @@ def test_bad_specs_show_as_import_errors_without_hiding_good_ones(tmp_path: Path
     (specs / "broken.yaml").write_text("tasks:\n  - id: a\n    type: llm\n    prompt: [unclosed\n")
     dags = tmp_path / "dags"
     dags.mkdir()
-    loader = 'from supervisor_lib import load_dags\nload_dags(globals(), specs_dir="include/specs")\n'
-    (dags / "specs.py").write_text('"""airflow dag loader"""\n' + loader)
+    for name, call in (("specs.py", "load_dags"), ("spec_errors.py", "raise_spec_errors")):
+        source = f'from supervisor_lib import {call}\n{call}(globals(), specs_dir="include/specs")\n'
+        (dags / name).write_text('"""airflow dag loader"""\n' + source)
     names, errors = _bag(dags)
     assert names == ["good"]
-    message = errors["specs.py"]
+    assert list(errors) == ["spec_errors.py"], "the loader file itself must stay free of import errors"
+    message = errors["spec_errors.py"]
     assert "bad_provider.yaml:" in message and "unknown provider" in message
     assert "broken.yaml:5: invalid YAML" in message and "started at line 4" in message

@@ -1,0 +1,54 @@
+"""Operator construction decisions: where a deferrable task starts, argument checks, the request it builds."""
+
+from __future__ import annotations
+
+import pendulum
+import pytest
+from airflow.sdk import DAG, Param
+
+from supervisor_lib import AnthropicOperator, OpenAIOperator
+
+
+def _dag(**params: Param) -> DAG:
+    return DAG("d", schedule=None, start_date=pendulum.datetime(2026, 1, 1), params=params)
+
+
+def test_plain_deferrable_task_starts_in_the_triggerer() -> None:
+    with _dag(n=Param(3, type="integer")):
+        op = AnthropicOperator(task_id="a", model="m", prompt="hi {{ params.n }}", deferrable=True)
+    assert op.start_from_trigger is True
+    assert op.start_trigger_args.trigger_kwargs["prompt"] == "hi {{ params.n }}"
+
+
+@pytest.mark.parametrize(
+    "prompt", ["{{ ti.xcom_pull(task_ids='x') }}", "{{ task_instance.xcom_pull('x') }}", "{{ ti.run_id }}"]
+)
+def test_a_task_reading_xcoms_starts_on_a_worker(prompt: str) -> None:
+    with _dag():
+        op = OpenAIOperator(task_id="a", model="m", prompt=prompt, deferrable=True)
+    assert op.deferrable is True and op.start_from_trigger is False
+
+
+def test_a_required_dag_param_keeps_the_task_off_the_triggerer() -> None:
+    with _dag(version=Param(type="string")):
+        op = AnthropicOperator(task_id="a", model="m", prompt="v {{ params.version }}", deferrable=True)
+    assert op.start_from_trigger is False
+
+
+def test_sync_task_never_starts_in_the_triggerer() -> None:
+    with _dag():
+        op = AnthropicOperator(task_id="a", model="m", prompt="x", deferrable=False)
+    assert op.start_from_trigger is False
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "give exactly one of prompt or messages"),
+        ({"prompt": "a", "messages": []}, "give exactly one of prompt or messages"),
+        ({"prompt": "a", "budget_usd": -1}, "budget_usd must be >= 0"),
+    ],
+)
+def test_bad_arguments_say_which_task(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=rf"AnthropicOperator\('t'\): {message}"):
+        AnthropicOperator(task_id="t", model="m", **kwargs)  # type: ignore[arg-type]
