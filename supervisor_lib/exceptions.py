@@ -9,7 +9,9 @@
     └── FatalError (AirflowFailException)   no retry can help; the message says what to fix
         ├── ProviderConfigError             auth (401/403), unknown model (404), bad request (400), bad connection
         ├── BudgetExceededError             the call would push spend over a budget; it was not sent
-        └── OutputValidationError           the model's structured output never matched the schema
+        ├── NoRouteError                    no model in the catalogue can serve the task (capabilities, context)
+        ├── OutputValidationError           the model's structured output never matched the schema
+        └── ChangeNotAcceptedError          a coding task's change never passed validation (or its review)
 
 Raising a ``FatalError`` fails the task at once (Airflow skips the remaining retries);
 raising a ``RetryableError`` fails this try and lets Airflow retry it.
@@ -23,7 +25,9 @@ from supervisor_lib.spec.errors import SpecError, SpecProblem
 
 __all__ = [
     "BudgetExceededError",
+    "ChangeNotAcceptedError",
     "FatalError",
+    "NoRouteError",
     "OutputValidationError",
     "ProviderConfigError",
     "RetryableError",
@@ -60,5 +64,15 @@ class BudgetExceededError(FatalError):
     """The call would push spend over a budget, so it was not sent."""
 
 
+class NoRouteError(FatalError):
+    """No model in the provider catalogue can serve the task (capabilities, context window, tier, provider)."""
+
+
 class OutputValidationError(FatalError):
     """The model's structured output did not match the requested JSON schema, even after a corrective retry."""
+
+
+class ChangeNotAcceptedError(FatalError):
+    """A coding task ended ``failed`` or ``rejected``: its change never passed validation (or its reviewer asked
+    for changes in the last iteration). Its result was still pushed to XCom and saved as artifacts. A retry would
+    replay the same cached answers, so it fails at once."""

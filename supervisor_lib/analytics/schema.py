@@ -74,6 +74,23 @@ RESPONSE_CACHE_COLUMNS: tuple[str, ...] = (
     "created_at",
 )
 
+#: the columns of ``batches``, in table order
+BATCH_COLUMNS: tuple[str, ...] = (
+    "provider",
+    "batch_id",
+    "dag_id",
+    "run_id",
+    "task_id",
+    "map_index",
+    "try_number",
+    "model",
+    "item_count",
+    "fingerprint",
+    "state",
+    "created_at",
+    "updated_at",
+)
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -153,6 +170,90 @@ MIGRATIONS: tuple[Migration, ...] = (
                 response_json TEXT NOT NULL,
                 created_at {timestamp} NOT NULL
             )""",
+        ),
+    ),
+    Migration(
+        3,
+        "batches: provider batches submitted by a task instance, so a retry re-attaches instead of paying twice",
+        statements=(
+            """CREATE TABLE IF NOT EXISTS batches (
+                provider TEXT NOT NULL,
+                batch_id TEXT NOT NULL,
+                dag_id TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                task_id TEXT NOT NULL,
+                map_index INTEGER NOT NULL DEFAULT -1,
+                try_number INTEGER NOT NULL,
+                model TEXT NOT NULL,
+                item_count INTEGER NOT NULL,
+                fingerprint TEXT NOT NULL,
+                state TEXT NOT NULL,
+                created_at {timestamp} NOT NULL,
+                updated_at {timestamp} NOT NULL,
+                PRIMARY KEY (provider, batch_id)
+            )""",
+            # a try looks up the newest batch of its task instance
+            "CREATE INDEX IF NOT EXISTS ix_batches_task ON batches (dag_id, run_id, task_id, map_index, created_at)",
+        ),
+    ),
+    Migration(
+        4,
+        "routing: circuit breakers, budget spend and reservations, routing decisions; the health index",
+        statements=(
+            # one row per breaker key ("anthropic", "anthropic/claude-haiku-4-5"); absent means closed
+            """CREATE TABLE IF NOT EXISTS router_breakers (
+                breaker_key TEXT PRIMARY KEY,
+                reset_at {timestamp} NULL,
+                open_until {timestamp} NULL,
+                probe_owner TEXT NULL,
+                probe_expires_at {timestamp} NULL,
+                reason TEXT NULL,
+                updated_at {timestamp} NOT NULL
+            )""",
+            # settled spend per budget and window ("dag:nightly:day", "2026-11-05"): one row, updated in place
+            """CREATE TABLE IF NOT EXISTS budget_spend (
+                budget_key TEXT NOT NULL,
+                window_id TEXT NOT NULL,
+                spent_usd {real} NOT NULL DEFAULT 0,
+                updated_at {timestamp} NOT NULL,
+                PRIMARY KEY (budget_key, window_id)
+            )""",
+            # the worst-case cost of calls in flight, one row per reservation and budget it counts against
+            """CREATE TABLE IF NOT EXISTS budget_reservations (
+                reservation_id TEXT NOT NULL,
+                budget_key TEXT NOT NULL,
+                window_id TEXT NOT NULL,
+                amount_usd {real} NOT NULL,
+                dag_id TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                task_id TEXT NOT NULL,
+                created_at {timestamp} NOT NULL,
+                expires_at {timestamp} NOT NULL,
+                PRIMARY KEY (reservation_id, budget_key)
+            )""",
+            "CREATE INDEX IF NOT EXISTS ix_budget_reservations_key"
+            " ON budget_reservations (budget_key, window_id, expires_at)",
+            "CREATE INDEX IF NOT EXISTS ix_budget_reservations_expiry ON budget_reservations (expires_at)",
+            """CREATE TABLE IF NOT EXISTS routing_decisions (
+                decision_id TEXT PRIMARY KEY,
+                dag_id TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                task_id TEXT NOT NULL,
+                map_index INTEGER NOT NULL DEFAULT -1,
+                try_number INTEGER NOT NULL,
+                task_type TEXT NOT NULL,
+                decided_at {timestamp} NOT NULL,
+                outcome TEXT NOT NULL,
+                provider TEXT NULL,
+                model TEXT NULL,
+                failovers INTEGER NOT NULL DEFAULT 0,
+                detail_json TEXT NOT NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS ix_routing_decisions_task ON routing_decisions (dag_id, run_id, task_id)",
+            "CREATE INDEX IF NOT EXISTS ix_routing_decisions_time ON routing_decisions (decided_at)",
+            # every routing decision reads the newest attempts of the health window: covering, newest first
+            "CREATE INDEX IF NOT EXISTS ix_call_attempts_health"
+            " ON call_attempts (started_at, provider, model, status, error_type, duration_s)",
         ),
     ),
 )

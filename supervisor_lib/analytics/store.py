@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from supervisor_lib.analytics.schema import CALL_ATTEMPT_COLUMNS, RESPONSE_CACHE_COLUMNS, Dialect, apply_pending
+from supervisor_lib.analytics.cursor import StoreCursor
+from supervisor_lib.analytics.schema import (
+    BATCH_COLUMNS,
+    CALL_ATTEMPT_COLUMNS,
+    RESPONSE_CACHE_COLUMNS,
+    Dialect,
+    apply_pending,
+)
 from supervisor_lib.exceptions import SupervisorError
 
 log = logging.getLogger(__name__)
@@ -53,6 +60,14 @@ _INSERT_ATTEMPT = (
 _INSERT_CACHE = (
     f"INSERT INTO response_cache ({', '.join(RESPONSE_CACHE_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in RESPONSE_CACHE_COLUMNS)}) ON CONFLICT (cache_key) DO NOTHING"
+)
+_INSERT_BATCH = (
+    f"INSERT INTO batches ({', '.join(BATCH_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in BATCH_COLUMNS)}) ON CONFLICT (provider, batch_id) DO NOTHING"
+)
+_SELECT_BATCH = (
+    f"SELECT {', '.join(BATCH_COLUMNS)} FROM batches WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?"
+    " ORDER BY created_at DESC LIMIT 1"
 )
 
 
@@ -307,6 +322,72 @@ class AnalyticsStore:
             return bool(cur.rowcount)
 
         return self._run(work)
+
+    # -- provider batches: how a retry finds the batch an earlier try submitted ----------------------------------
+    def batch_get(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any] | None:
+        """The newest batch one task instance submitted (any try) as a ``batches`` row dict, or ``None``."""
+
+        def work(cur: Any) -> Any:
+            cur.execute(self._sql(_SELECT_BATCH), (dag_id, run_id, task_id, map_index))
+            return cur.fetchone()
+
+        row = self._run(work)
+        if row is None:
+            return None
+        record = dict(zip(BATCH_COLUMNS, row, strict=True))
+        for key in ("created_at", "updated_at"):  # SQLite hands back the ISO text the store wrote
+            if isinstance(record[key], str):
+                record[key] = datetime.fromisoformat(record[key])
+        return record
+
+    def batch_put(
+        self,
+        *,
+        provider: str,
+        batch_id: str,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        try_number: int,
+        model: str,
+        item_count: int,
+        fingerprint: str,
+        state: str = "submitted",
+    ) -> bool:
+        """Remember a batch just submitted; return whether it was new (re-putting the same batch is a no-op).
+
+        :param fingerprint: identifies the batch's requests, so a retry with other prompts does not re-attach.
+        """
+        now = datetime.now(UTC)
+        values = (provider, batch_id, dag_id, run_id, task_id, map_index, try_number, model, item_count, fingerprint)
+
+        def work(cur: Any) -> bool:
+            cur.execute(self._sql(_INSERT_BATCH), self._adapt((*values, state, now, now)))
+            return bool(cur.rowcount)
+
+        return self._run(work)
+
+    def batch_update(self, provider: str, batch_id: str, *, state: str) -> bool:
+        """Set a batch's ``state`` (e.g. ``ended``, ``canceled``); return whether the batch was known."""
+        sql = "UPDATE batches SET state = ?, updated_at = ? WHERE provider = ? AND batch_id = ?"
+
+        def work(cur: Any) -> bool:
+            cur.execute(self._sql(sql), self._adapt((state, datetime.now(UTC), provider, batch_id)))
+            return bool(cur.rowcount)
+
+        return self._run(work)
+
+    # -- the primitive feature modules build on (e.g. supervisor_lib.routing.state) ---------------------------
+    def run(self, work: Callable[[StoreCursor], T], *, transaction: bool = False) -> T:
+        """Run ``work(cursor)`` in one short session; with ``transaction``, inside BEGIN/COMMIT.
+
+        SQLite transactions take the database's write lock at ``BEGIN IMMEDIATE``, so a read-check-write inside
+        one is atomic across processes; on PostgreSQL ``work`` locks the rows it checks itself (an upsert or
+        ``SELECT ... FOR UPDATE``). Errors surface as :class:`StoreUnavailableError`, like every operation's.
+        """
+        return self._run(lambda cur: work(StoreCursor(cur, self.dialect, self._sql, self._adapt)),
+                         transaction=transaction)  # fmt: skip
 
     def close(self) -> None:
         """Close this process's DB connection (the next operation opens a new one)."""
