@@ -104,10 +104,10 @@ class AirflowStack:
         ready.set()
 
     def stop(self) -> None:
-        """Ctrl-C the launcher, which stops every Airflow component it started."""
+        """Stop the launcher, which stops every Airflow component it started."""
         if self._proc is None or self._proc.poll() is not None:
             return
-        self._proc.send_signal(signal.SIGINT)
+        self._proc.send_signal(signal.SIGTERM)  # like Ctrl-C; SIGINT is ignored by background jobs of a shell
         try:
             self._proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
