@@ -1,0 +1,175 @@
+"""The demo run in Airflow's own UI, seen through a real headless browser.
+
+The issue's acceptance item: "the demo run's DAG and task logs are visible in the UI; the login printed by
+``make run`` works". So: the launcher ``make run`` uses (via :class:`AirflowStack`) serves the project's DAGs with
+the offline demo provider; the demo run is triggered through the REST API; then Chromium, driven by Playwright,
+logs in with the password the launcher *printed*, opens the run the way the launcher's printed link does, and
+reads ``ask_claude``'s log. A wrong password must be refused.
+
+Playwright drives Debian's Chromium (``apt-get install chromium chromium-driver``; ``.ci/run`` installs it); it
+never downloads a browser of its own. Without Chromium the tests skip and say which packages to install.
+Screenshots go to a temporary folder, and also to ``$SUPERVISOR_UI_SCREENSHOTS`` when that names a folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from supervisor_lib.testing.stack import AirflowStack
+from tests.conftest import DATABASES, ROOT
+from tests.support.databases import fresh_database_url
+
+CHROMIUM = Path(os.environ.get("SUPERVISOR_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DEMO_DAG = "supervisor_demo"
+#: how long the browser waits for the UI to show something (the log view fetches the log after the page loads)
+UI_TIMEOUT_MS = 20_000
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"no Chromium at {CHROMIUM}: install the Debian packages 'chromium chromium-driver' "
+        "(apt-get install -y chromium chromium-driver) to run the browser tests",
+    ),
+]
+
+
+# -- fixtures -----------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
+    """``make run``'s launcher on a copy of the project's DAGs (and the specs they load), with no API keys."""
+    base = tmp_path_factory.mktemp("ui")
+    shutil.copytree(ROOT / "dags", base / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "include" / "specs", base / "include" / "specs")  # dags/supervisor_specs.py reads these
+    env = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": fresh_database_url(DATABASES, "supervisor_it_ui", base)}
+    # AirflowStack passes on no AIRFLOW*/SUPERVISOR_* variables, and conftest removed the provider keys: the
+    # launcher itself must fall back to its offline demo provider, as it does for a newcomer without keys.
+    with AirflowStack(base / "dags", env=env, project_dir=ROOT) as running:
+        running.wait_for_dag(DEMO_DAG)
+        yield running
+
+
+@pytest.fixture(scope="module")
+def demo_run(stack: AirflowStack) -> str:
+    run_id = stack.trigger(DEMO_DAG)
+    assert stack.wait(DEMO_DAG, run_id, timeout_s=240) == "success", "".join(stack.output[-40:])
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def printed(stack: AirflowStack) -> dict[str, str]:
+    """What the launcher printed: the UI address, the admin password and the demo provider's address."""
+    out = "".join(stack.output)
+    ui = re.search(r"Airflow UI:\s+(\S+)", out)
+    login = re.search(r"Login:\s+admin / (\S+)", out)
+    demo = re.search(r"anthropic\s+offline demo provider at (\S+)", out)
+    assert ui and login and demo, f"the launcher's banner is missing a line:\n{out}"
+    return {"ui": ui.group(1), "password": login.group(1), "demo_provider": demo.group(1)}
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folders = [tmp_path_factory.mktemp("ui_screenshots")]
+    if extra := os.environ.get("SUPERVISOR_UI_SCREENSHOTS"):
+        folders.append(Path(extra))
+        folders[-1].mkdir(parents=True, exist_ok=True)
+    return folders
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, shots: list[Path], request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh browser session (no cookies); its last view is kept as ``<test>-last.png`` for post-mortems."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    opened = context.new_page()
+    yield opened
+    _screenshot(opened, shots, f"{request.node.name}-last")
+    context.close()
+
+
+# -- helpers ------------------------------------------------------------------------------------------------------
+def _screenshot(page: Page, folders: list[Path], name: str) -> None:
+    data = page.screenshot(full_page=True)
+    for folder in folders:
+        (folder / f"{name}.png").write_bytes(data)
+
+
+def _sign_in(page: Page, ui: str, password: str) -> None:
+    page.goto(ui + "/")
+    expect(page).to_have_url(re.compile(r"/auth/login"))  # the UI sends a stranger to the login page
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+# -- tests --------------------------------------------------------------------------------------------------------
+def test_a_wrong_password_is_refused(page: Page, printed: dict[str, str], shots: list[Path]) -> None:
+    _sign_in(page, printed["ui"], printed["password"] + "-wrong")
+    expect(page.get_by_text("Invalid credentials")).to_be_visible()
+    _screenshot(page, shots, "01-wrong-password")
+    expect(page).to_have_url(re.compile(r"/auth/login"))
+    page.goto(printed["ui"] + f"/dags/{DEMO_DAG}")  # still no way in
+    expect(page).to_have_url(re.compile(r"/auth/login"))
+
+
+def test_printed_login_shows_the_demo_run_and_its_task_log(
+    page: Page, stack: AirflowStack, demo_run: str, printed: dict[str, str], shots: list[Path]
+) -> None:
+    assert printed["ui"] == stack.base_url
+    _sign_in(page, printed["ui"], printed["password"])
+    expect(page).not_to_have_url(re.compile(r"/auth/login"))
+
+    # The DAG list shows the demo DAG with its tags.
+    page.goto(printed["ui"] + "/dags")
+    card = page.get_by_role("link", name=DEMO_DAG, exact=True)
+    expect(card).to_be_visible()
+    expect(page.get_by_role("link", name="demo", exact=True).first).to_be_visible()
+    _screenshot(page, shots, "02-dag-list")
+
+    # The run, at the address the launcher prints after a demo run: green, with both tasks.
+    page.goto(f"{printed['ui']}/dags/{DEMO_DAG}/runs/{demo_run}")
+    expect(page.get_by_role("heading", name=demo_run)).to_be_visible()
+    header = page.get_by_role("heading", name=demo_run).locator("..")
+    expect(header.get_by_text("Success", exact=True)).to_be_visible()
+    task_instances = page.get_by_test_id("table-list")  # the run's "Task Instances" tab
+    for task_id in ("ask_claude", "ask_gpt"):
+        expect(task_instances.get_by_role("link", name=task_id, exact=True)).to_be_visible()
+    _screenshot(page, shots, "03-dag-run")
+
+    # ask_claude's page opens on its log: the call to the offline demo provider and the task's end are there.
+    task_instances.get_by_role("link", name="ask_claude", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/tasks/ask_claude"))
+    expect(page.get_by_role("link", name="Logs", exact=True)).to_have_attribute("aria-current", "page")
+    endpoint = f"{printed['demo_provider']}/v1/messages"
+    expect(page.get_by_role("link", name=endpoint, exact=True)).to_be_visible()  # the log renders URLs as links
+    expect(page.get_by_text("trigger completed")).to_be_visible()
+    page_text = page.locator("body")
+    expect(page_text).to_contain_text(f"dag_id={DEMO_DAG} task_id=ask_claude run_id={demo_run}")
+    expect(page_text).to_contain_text(f'POST {endpoint} "HTTP/1.1 200 OK"')
+    expect(page_text).to_contain_text("anthropic claude-haiku-4-5 answered (1 attempt(s)")
+    _screenshot(page, shots, "04-task-log")
