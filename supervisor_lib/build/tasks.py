@@ -42,7 +42,8 @@ def _templated(text: str | None, mapped: bool) -> str | None:
 
 
 def resolve_provider(task: TaskSpec) -> str:
-    """``anthropic`` / ``openai`` for a task; ``auto`` is read from the model name until the router decides."""
+    """``anthropic`` / ``openai`` for a task that is not routed; ``auto`` with an uncatalogued model is read from the
+    model name (a catalogued model, or none, is routed: see :func:`route_kwargs`)."""
     provider = str(task.provider or "auto")
     if provider != "auto":
         return provider
@@ -55,15 +56,39 @@ def resolve_provider(task: TaskSpec) -> str:
 def llm_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> BaseOperator:
     from supervisor_lib.operators.llm import AnthropicOperator, OpenAIOperator
 
-    operator = AnthropicOperator if resolve_provider(task) == "anthropic" else OpenAIOperator
     mapped = task.foreach is not None
-    return _make(
-        operator, common, mapped,
+    call: dict[str, Any] = dict(
         prompt=_templated(task.prompt, mapped), system=_templated(task.system, mapped), model=task.model,
         max_tokens=task.max_tokens or 1024, temperature=task.temperature, output_schema=task.output_schema,
         budget_usd=task.budget_usd, deferrable=task.deferrable, cache=task.cache is not False, when=task.when,
         task_kind=str(task.type),
     )  # fmt: skip
+    if (route := route_kwargs(spec, task)) is not None:
+        from supervisor_lib.operators.routed import RoutedOperator, first_choice_pool
+
+        if mapped and "pool" not in common:  # a mapped operator is built at run time: pick its pool now
+            common = {**common, "pool": first_choice_pool(_options(route, task), {**call, "task_id": task.id})}
+        return _make(RoutedOperator, common, mapped, **call, **route)
+    operator = AnthropicOperator if resolve_provider(task) == "anthropic" else OpenAIOperator
+    return _make(operator, common, mapped, **call)
+
+
+def route_kwargs(spec: WorkflowSpec, task: TaskSpec) -> dict[str, Any] | None:
+    """The ``RoutedOperator`` options of a routed task (``provider: auto`` and no uncatalogued model pinned)."""
+    from supervisor_lib.routing.catalog import load_catalog
+    from supervisor_lib.spec.routing_check import is_routed
+
+    if not is_routed(task, load_catalog()):
+        return None
+    budget = spec.budget.declaration() if spec.budget else None
+    return {"capabilities": tuple(task.capabilities or ()), "tier": task.tier, "budget": budget,
+            "team": spec.budget.team if spec.budget else None}  # fmt: skip
+
+
+def _options(route: dict[str, Any], task: TaskSpec) -> Any:
+    from supervisor_lib.routing.calls import RouteOptions
+
+    return RouteOptions(route["capabilities"], route["tier"], None, task.model, route["budget"], route["team"])
 
 
 def approval_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> BaseOperator:
@@ -124,3 +149,9 @@ def _make(operator: type[BaseOperator], common: dict[str, Any], mapped: bool, **
     if "deferrable" in kwargs:
         kwargs["start_in_triggerer"] = False
     return operator.partial(**base, **kwargs).expand(**expand)  # type: ignore[return-value]
+
+
+# The supervised coding types, and approvals that show their results (registered once FACTORIES exists).
+from supervisor_lib.build.coding_tasks import CODING_FACTORIES  # noqa: E402
+
+FACTORIES.update(CODING_FACTORIES)

@@ -71,6 +71,7 @@ def gather_context(
     diff: str | None = None,
     issue: str | None = None,
     line_numbers: bool = False,
+    hint: str | None = None,
 ) -> Context:
     """Build the context for one task, within ``max_tokens``.
 
@@ -79,6 +80,8 @@ def gather_context(
     :param diff: a diff to review, placed first (after the issue).
     :param issue: the issue or task text, placed first.
     :param line_numbers: prefix file lines with their numbers (handy for review; not for SEARCH/REPLACE edits).
+    :param hint: more text to rank the files by (e.g. the task's instructions, which the prompt shows elsewhere);
+        it is not included in the context.
     """
     root = repo_root.resolve()
     budget = _Budget(max_tokens * CHARS_PER_TOKEN)
@@ -92,7 +95,7 @@ def gather_context(
         budget.omitted.extend(f"{pattern}: pattern matched no files" for pattern in unmatched)
     else:
         parts.append(budget.clip(repo_map(root, files), "repo map", share=0.5))
-        chosen = _ranked(root, files, f"{issue or ''}\n{diff or ''}")
+        chosen = _ranked(root, files, f"{issue or ''}\n{diff or ''}\n{hint or ''}")
     included = _add_files(root, chosen, parts, budget, line_numbers)
     text = "\n".join(part for part in parts if part)
     return Context(text, included, budget.omitted_summary(), estimate_tokens(text))

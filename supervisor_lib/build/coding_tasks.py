@@ -1,0 +1,128 @@
+"""Factories for the supervised coding task types, registered into :data:`supervisor_lib.build.tasks.FACTORIES`.
+
+* read-only types (``pr_review``, ``issue_summary``, ``code_analysis``, ``security_audit``, ``documentation``)
+  → :class:`~supervisor_lib.operators.coding.ReportOperator`;
+* write types (``bug_fix``, ``feature``, ``refactor``, ``testing``, ``documentation`` with ``write: true``)
+  → :class:`~supervisor_lib.operators.coding.CodingTaskOperator`;
+* ``human_approval`` → the spec approval operators, which show the results of the coding tasks they follow
+  when the spec gives no ``body``.
+
+A ``pr_review`` with no refs and no patch file reviews the patches of the write tasks it depends on. Nothing
+heavy is imported here: the operators import their machinery when they run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from supervisor_lib.spec import TaskType
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
+
+    from supervisor_lib.build.tasks import Factory
+    from supervisor_lib.spec import ReviewerSpec, TaskSpec, WorkflowSpec
+
+__all__ = ["CODING_FACTORIES", "approval_task", "coding_task", "documentation_task", "report_task"]
+
+#: spec types that run as a coding operator (their results can be shown to an approver)
+_CODING_TYPES = frozenset(TaskType) - {TaskType.LLM, TaskType.HUMAN_APPROVAL}
+
+
+def _shared(spec: WorkflowSpec, task: TaskSpec, mapped: bool) -> dict[str, Any]:
+    """The operator arguments both coding operators take from the spec."""
+    from supervisor_lib.build import tasks as base
+
+    return {
+        "task_kind": str(task.type),
+        "repo": spec.repo,
+        "instructions": base._templated(task.instructions, mapped),
+        "paths": list(task.paths) if task.paths is not None else None,
+        "provider": base.resolve_provider(task),
+        "model": task.model,
+        "max_tokens": task.max_tokens,
+        "temperature": task.temperature,
+        "system": base._templated(task.system, mapped),
+        "budget_usd": task.budget_usd,
+        "cache": task.cache is not False,
+        "when": task.when,
+        "spec_file": spec.source_path,
+    }
+
+
+def _upstreams(spec: WorkflowSpec, task: TaskSpec, *, writes_only: bool) -> list[str]:
+    upstream = [spec.effective(dep) for dep in task.depends_on]
+    return [dep.id for dep in upstream if (dep.writes if writes_only else dep.type in _CODING_TYPES)]
+
+
+def report_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> BaseOperator:
+    """A read-only task: one structured report."""
+    from supervisor_lib.build import tasks as base
+    from supervisor_lib.operators.coding import ReportOperator
+
+    mapped = task.foreach is not None
+    reviews = task.type is TaskType.PR_REVIEW and not (task.base_ref or task.head_ref or task.patch_file)
+    return base._make(
+        ReportOperator, common, mapped, **_shared(spec, task, mapped),
+        base_ref=task.base_ref, head_ref=task.head_ref, patch_file=task.patch_file,
+        issue=base._templated(task.issue, mapped), issue_file=task.issue_file,
+        review_upstreams=_upstreams(spec, task, writes_only=True) if reviews else [],
+    )  # fmt: skip
+
+
+def _reviewer_provider(reviewer: ReviewerSpec | None, task: TaskSpec, author: str) -> str | None:
+    """The reviewer's provider: as given; for ``auto``, the model's owner, else the other provider than the author's."""
+    from supervisor_lib.build import tasks as base
+
+    if reviewer is None:
+        return None
+    if str(reviewer.provider) != "auto":
+        return str(reviewer.provider)
+    if reviewer.model:
+        return base.resolve_provider(task.model_copy(update={"provider": None, "model": reviewer.model}))
+    return "openai" if author == "anthropic" else "anthropic"
+
+
+def coding_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> BaseOperator:
+    """A write task: edit, validate and (optionally) review in an isolated workspace."""
+    from supervisor_lib.build import tasks as base
+    from supervisor_lib.operators.coding import CodingTaskOperator
+
+    mapped = task.foreach is not None
+    shared = _shared(spec, task, mapped)
+    check = task.validation
+    return base._make(
+        CodingTaskOperator, common, mapped, **shared,
+        validate_command=check.command if check else None, validate_timeout=check.timeout if check else 300.0,
+        max_iterations=task.max_iterations or 3, keep_workspace=str(task.keep_workspace or "on_failure"),
+        reviewer_provider=_reviewer_provider(task.reviewer, task, shared["provider"]),
+        reviewer_model=task.reviewer.model if task.reviewer else None,
+    )  # fmt: skip
+
+
+def documentation_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> BaseOperator:
+    """``documentation``: a write task with ``write: true``, else a report."""
+    return coding_task(spec, task, common) if task.writes else report_task(spec, task, common)
+
+
+def approval_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> BaseOperator:
+    """``human_approval``; without a ``body`` it shows the results of the coding tasks it depends on."""
+    from supervisor_lib.build import tasks as base
+
+    if task.body is None and (results := _upstreams(spec, task, writes_only=False)):
+        common = {**common, "results_from": results}
+    return base.approval_task(spec, task, common)
+
+
+CODING_FACTORIES: dict[TaskType, Factory] = {
+    TaskType.PR_REVIEW: report_task,
+    TaskType.ISSUE_SUMMARY: report_task,
+    TaskType.CODE_ANALYSIS: report_task,
+    TaskType.SECURITY_AUDIT: report_task,
+    TaskType.DOCUMENTATION: documentation_task,
+    TaskType.BUG_FIX: coding_task,
+    TaskType.FEATURE: coding_task,
+    TaskType.REFACTOR: coding_task,
+    TaskType.TESTING: coding_task,
+    TaskType.HUMAN_APPROVAL: approval_task,
+}
