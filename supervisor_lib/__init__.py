@@ -28,15 +28,19 @@ _EXPORTS: dict[str, str] = {
     "AnthropicBatchOperator": "supervisor_lib.operators.batch",
     "OpenAIBatchOperator": "supervisor_lib.operators.batch",
     "OpenAIOperator": "supervisor_lib.operators.llm",
+    "CodingTaskOperator": "supervisor_lib.operators.coding",
+    "ReportOperator": "supervisor_lib.operators.coding",
 }
 
 __all__ = [
     "AnthropicBatchOperator",
     "AnthropicHook",
     "AnthropicOperator",
+    "CodingTaskOperator",
     "OpenAIBatchOperator",
     "OpenAIHook",
     "OpenAIOperator",
+    "ReportOperator",
     "SpecError",
     "SpecProblem",
     "TaskSpec",
@@ -51,6 +55,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from supervisor_lib.build import build_dag, load_dags, raise_spec_errors
     from supervisor_lib.operators.batch import AnthropicBatchOperator, OpenAIBatchOperator
+    from supervisor_lib.operators.coding import CodingTaskOperator, ReportOperator
     from supervisor_lib.operators.llm import AnthropicOperator, OpenAIOperator
     from supervisor_lib.providers.anthropic import AnthropicHook
     from supervisor_lib.providers.openai import OpenAIHook

@@ -28,7 +28,9 @@ from typing import Any
 
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
 PROVIDER_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
-DEMO_DAG_ID = "supervisor_demo"
+#: the demo runs: a question to each provider, then a supervised bug fix of include/repos/payments
+DEMO_DAG_IDS = "supervisor_demo,payments_bugfix"
+DEMO_SCRIPT = Path("include") / "demo" / "fake_provider.yaml"
 
 
 def log(message: str) -> None:
@@ -129,6 +131,9 @@ def provider_endpoints(env: dict[str, str], launcher: Launcher) -> dict[str, str
     from supervisor_lib.testing import FakeProviderServer
 
     launcher.fake_server = FakeProviderServer(latency=0.2).start()
+    script = launcher.root / DEMO_SCRIPT
+    if script.exists():  # the scripted answers of the bug-fix demo
+        launcher.fake_server.load_script(script)
     for provider in missing:
         key = PROVIDER_KEYS[provider]
         log(f"{key} is not set: the '{provider}_default' connection uses the offline demo provider")
@@ -229,9 +234,28 @@ def run_demo(launcher: Launcher, password: str, dag_id: str) -> str:
     state = wait_until(f"demo run {run_id}", finished, launcher, timeout=300)
     tis = _request("GET", f"{api}/dags/{dag_id}/dagRuns/{run_id}/taskInstances", token=token)["task_instances"]
     for ti in sorted(tis, key=lambda t: t.get("start_date") or ""):
-        log(f"  task {ti['task_id']}: {ti['state']}")
+        log(f"  task {ti['task_id']}: {ti['state']}{_outcome(api, token, dag_id, run_id, ti)}")
     log(f"demo run {state.upper()}: {launcher.base_url}/dags/{dag_id}/runs/{run_id}")
     return str(state)
+
+
+def _outcome(api: str, token: str, dag_id: str, run_id: str, ti: dict[str, Any]) -> str:
+    """A few words on what a supervised coding task produced (status, review, patch), from its XCom."""
+    if ti["state"] != "success" or ti["map_index"] >= 0:
+        return ""
+    path = f"{api}/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/xcomEntries/return_value"
+    try:
+        value = _request("GET", f"{path}?deserialize=true", token=token).get("value")
+    except (urllib.error.URLError, ValueError):
+        return ""
+    if not isinstance(value, dict) or "status" not in value:
+        return ""
+    parts = [f"status {value['status']}"]
+    if isinstance(value.get("review"), dict):
+        parts.append(f"review {value['review'].get('decision')}")
+    if value.get("patch"):
+        parts.append(f"patch {value['patch']}")
+    return " (" + ", ".join(parts) + ")"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project-dir", type=Path, default=Path.cwd())
     parser.add_argument("--home", type=Path, default=None, help="the Airflow home (default: .airflow in the project)")
     parser.add_argument("--dags-folder", type=Path, default=None, help="default: dags/ in the project")
-    parser.add_argument("--demo-dag", default=os.environ.get("SUPERVISOR_DEMO_DAG", DEMO_DAG_ID))
+    parser.add_argument(
+        "--demo-dag", default=os.environ.get("SUPERVISOR_DEMO_DAG", DEMO_DAG_IDS), help="comma-separated DAG ids"
+    )
     parser.add_argument("--no-demo", action="store_true", help="start Airflow without triggering the demo run")
     parser.add_argument("--exit-after-demo", action="store_true", help="stop everything once the demo run ends")
     args = parser.parse_args(argv)
@@ -262,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         password = json.loads((launcher.home / "simple_auth_manager_passwords.json").read_text())["admin"]
         _banner(launcher, password, modes)
-        state = "skipped" if args.no_demo else run_demo(launcher, password, args.demo_dag)
+        states = [] if args.no_demo else [run_demo(launcher, password, d) for d in args.demo_dag.split(",") if d]
+        state = "skipped" if not states else ("success" if set(states) == {"success"} else "failed")
         if args.exit_after_demo:
             return 0 if state in ("success", "skipped") else 1
         log("Airflow is running. Press Ctrl-C to stop every process started here.")

@@ -56,7 +56,11 @@ def test_demo_run_is_green_and_everything_stops(tmp_path: Path) -> None:
     password = json.loads((home / "simple_auth_manager_passwords.json").read_text())["admin"]
     assert f"Login:       admin / {password}" in out
     assert "task ask_claude: success" in out and "task ask_gpt: success" in out
-    assert "demo run SUCCESS" in out
+    assert "demo run SUCCESS: " in out and "/dags/supervisor_demo/runs/" in out
+    # the supervised bug fix of include/repos/payments: green validation, an approving review, a patch artifact
+    assert "task fix_fee: success (status passed, review approve, patch " in out
+    assert "task review_fix: success" in out and "/dags/payments_bugfix/runs/" in out
+    assert out.count("demo run SUCCESS") == 2
     with pytest.raises(OSError):  # the API server is gone
         urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2)
 
