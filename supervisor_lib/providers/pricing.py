@@ -53,6 +53,6 @@ class PriceTable:
 @lru_cache(maxsize=4)
 def load_prices(path: Path = MODELS_FILE) -> PriceTable:
     """Load (once per process) the price table from a data file."""
-    data = yaml.safe_load(path.read_text())
+    data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C loader: 8x faster
     models = {name: ModelPrice(**fields) for name, fields in (data.get("models") or {}).items()}
     return PriceTable(models=models, batch_discount=float(data.get("batch_discount", 1.0)))

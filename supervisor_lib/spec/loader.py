@@ -3,7 +3,9 @@
 Valid files take the fast path (libyaml's safe loader, then model validation). Only when a file is invalid do we
 compose the YAML node tree to find the line of each problem. Results are cached per process, keyed by the file's
 real path, mtime and size, and verified against a sha256 of its bytes, so re-loading an unchanged file costs a
-``stat``, a read and a hash.
+``stat``, a read and a hash. Valid specs are also cached on disk (:mod:`supervisor_lib.spec.disk_cache`), because
+the DAG processor parses every DAG file in a new process: there, an unchanged file costs a read, a hash and an
+unpickle instead of YAML parsing and validation.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from supervisor_lib.spec import disk_cache
 from supervisor_lib.spec.errors import SpecError, SpecProblem, display_path, format_path
 from supervisor_lib.spec.models import WorkflowSpec
 from supervisor_lib.spec.translate import findings_from_error
@@ -70,7 +73,8 @@ _cache: dict[str, _Entry] = {}
 def load_spec(path: StrPath) -> WorkflowSpec:
     """Load and validate one spec file; raise ``SpecError`` listing every problem (file, line, field path).
 
-    The dag_id defaults to the file name without its suffix. Results are cached in-process (see the module doc).
+    The dag_id defaults to the file name without its suffix. Results are cached in-process and valid specs on disk
+    (see the module doc).
     """
     file = os.path.abspath(path)
     try:
@@ -84,7 +88,7 @@ def load_spec(path: StrPath) -> WorkflowSpec:
     key = (file, stat.st_mtime_ns, stat.st_size, sha256)
     entry = _cache.get(real)
     if entry is None or entry.key != key:
-        entry = _cache[real] = _Entry(key, _parse(data, file, sha256))
+        entry = _cache[real] = _Entry(key, _load(data, file, sha256))
     if isinstance(entry.result, SpecError):
         raise SpecError(entry.result.problems)
     return entry.result
@@ -141,6 +145,18 @@ def spec_files(source: StrPath | Iterable[StrPath], errors: dict[str, SpecError]
 
 def _hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
+
+
+def _load(data: bytes, file: str, sha256: str) -> WorkflowSpec | SpecError:
+    """The spec from the disk cache, else validated now (and then cached on disk when valid)."""
+    entry = disk_cache.entry_name(file, sha256)  # before validating: it names the code and data validation reads
+    cached = disk_cache.load(file, sha256, entry)
+    if cached is not None:
+        return cached
+    result = _parse(data, file, sha256)
+    if isinstance(result, WorkflowSpec):
+        disk_cache.store(file, sha256, result, entry)
+    return result
 
 
 def _parse(data: bytes, file: str, sha256: str) -> WorkflowSpec | SpecError:
