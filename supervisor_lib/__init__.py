@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "OpenAIBatchOperator": "supervisor_lib.operators.batch",
     "OpenAIOperator": "supervisor_lib.operators.llm",
     "CodingTaskOperator": "supervisor_lib.operators.coding",
+    "RoutedOperator": "supervisor_lib.operators.routed",
     "ReportOperator": "supervisor_lib.operators.coding",
 }
 
@@ -41,6 +42,7 @@ __all__ = [
     "OpenAIHook",
     "OpenAIOperator",
     "ReportOperator",
+    "RoutedOperator",
     "SpecError",
     "SpecProblem",
     "TaskSpec",
@@ -57,6 +59,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from supervisor_lib.operators.batch import AnthropicBatchOperator, OpenAIBatchOperator
     from supervisor_lib.operators.coding import CodingTaskOperator, ReportOperator
     from supervisor_lib.operators.llm import AnthropicOperator, OpenAIOperator
+    from supervisor_lib.operators.routed import RoutedOperator
     from supervisor_lib.providers.anthropic import AnthropicHook
     from supervisor_lib.providers.openai import OpenAIHook
     from supervisor_lib.spec import TaskSpec, WorkflowSpec, load_spec, load_specs

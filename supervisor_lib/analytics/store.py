@@ -116,12 +116,26 @@ def _connect_sqlite(path: str) -> sqlite3.Connection:
     # isolation_level=None: statements autocommit unless we BEGIN, so transactions are explicit and short
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writers of other worker processes
+        _use_wal(conn)  # readers never block the writers of other worker processes
         conn.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; no fsync per commit
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    # Setting the journal mode needs a lock SQLite does not wait for (the busy timeout does not apply): while another
+    # process creates or migrates the file it fails at once with "database is locked", so wait for it here.
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def sqlite_target(path: str | os.PathLike[str]) -> StoreTarget:

@@ -78,7 +78,7 @@ def route_kwargs(spec: WorkflowSpec, task: TaskSpec) -> dict[str, Any] | None:
     from supervisor_lib.routing.catalog import load_catalog
     from supervisor_lib.spec.routing_check import is_routed
 
-    if not is_routed(task, load_catalog()):
+    if str(task.provider or "auto") != "auto" or not is_routed(task, load_catalog()):  # the cheap test first
         return None
     budget = spec.budget.declaration() if spec.budget else None
     return {"capabilities": tuple(task.capabilities or ()), "tier": task.tier, "budget": budget,

@@ -14,6 +14,7 @@ from supervisor_lib.spec.loader import clear_cache, load_spec, load_specs
 from supervisor_lib.spec.models import (
     READ_ONLY_TYPES,
     WRITE_TYPES,
+    BudgetSpec,
     KeepWorkspace,
     Provider,
     ReviewerSpec,
@@ -30,6 +31,7 @@ from supervisor_lib.spec.schema import json_schema
 __all__ = [
     "READ_ONLY_TYPES",
     "WRITE_TYPES",
+    "BudgetSpec",
     "KeepWorkspace",
     "Provider",
     "ReviewerSpec",

@@ -30,6 +30,7 @@ from supervisor_lib.spec import graph, validate
 from supervisor_lib.spec.translate import reraise_with, spec_error_from
 from supervisor_lib.spec.values import (
     DEFAULT_START_DATE,
+    Capabilities,
     Count,
     DependsOn,
     Expression,
@@ -88,6 +89,13 @@ class Provider(StrEnum):
     AUTO = "auto"
 
 
+class BudgetProvider(StrEnum):
+    """A provider a daily budget can limit (``auto`` is a choice, not a provider)."""
+
+    ANTHROPIC = "anthropic"
+    OPENAI = "openai"
+
+
 class KeepWorkspace(StrEnum):
     """When a write task's isolated workspace is kept after the task."""
 
@@ -116,7 +124,9 @@ class TriggerRule(StrEnum):
 
 BUILTIN_DEFAULTS: dict[str, Any] = {"provider": Provider.AUTO, "retries": 2, "cache": True}
 # Settings about the model call: they do not apply to human_approval tasks.
-MODEL_CALL_SETTINGS = frozenset({"provider", "model", "budget_usd", "max_tokens", "temperature", "system", "cache"})
+MODEL_CALL_SETTINGS = frozenset(
+    {"provider", "model", "budget_usd", "max_tokens", "temperature", "system", "cache", "tier"}
+)
 
 
 class _SpecModelMeta(ModelMetaclass):
@@ -145,7 +155,7 @@ class TaskSettings(_Model):
 
     OVERRIDABLE: ClassVar[tuple[str, ...]] = (
         "provider", "model", "retries", "retry_delay_s", "budget_usd", "timeout_s", "max_tokens",
-        "temperature", "pool", "deferrable", "cache", "system",
+        "temperature", "pool", "deferrable", "cache", "system", "tier",
     )  # fmt: skip
 
     provider: Provider | None = Field(
@@ -166,6 +176,11 @@ class TaskSettings(_Model):
         None, description="Re-use a response already paid for in this DAG run (retries, cleared tasks). Default true."
     )
     system: Template | None = Field(None, description="System prompt (templated).")
+    tier: Text | None = Field(
+        None,
+        description="provider auto: the lowest quality tier the router may pick (economy, standard, premium; see "
+        "include/catalog.yaml). Default: the model's tier, else the catalogue's default_tier.",
+    )
 
 
 class TaskDefaults(TaskSettings):
@@ -213,6 +228,11 @@ class TaskSpec(TaskSettings):
         None, description="Write tasks: attempts to reach a passing change (1-10). Default 3."
     )
     reviewer: ReviewerSpec | None = Field(None, description="Write tasks: optional second-model review.")
+    capabilities: Capabilities | None = Field(
+        None,
+        description="provider auto: capabilities the model needs on top of the task type's (e.g. long_context, "
+        "vision; see include/catalog.yaml).",
+    )
     keep_workspace: KeepWorkspace | None = Field(
         None, description="Write tasks: keep the workspace. Default on_failure."
     )
@@ -231,6 +251,37 @@ class TaskSpec(TaskSettings):
     def _check_fields_together(self) -> TaskSpec:
         validate.raise_findings(validate.task_findings(self))
         return self
+
+
+class BudgetSpec(_Model):
+    """Spend limits that hold across runs (``docs/routing.md``), checked before every routed call.
+
+    Windows are UTC days and calendar months. Global limits (the Airflow Variable ``supervisor_budgets``) apply on
+    top; where both set the same limit, the lower one holds.
+    """
+
+    per_run_usd: Usd | None = Field(None, description="Limit per DAG run (every task and try), in US dollars.")
+    per_day_usd: Usd | None = Field(None, description="Limit per UTC day for this DAG, in US dollars.")
+    per_month_usd: Usd | None = Field(None, description="Limit per calendar month (UTC) for this DAG.")
+    per_provider_day_usd: dict[BudgetProvider, Usd] = Field(
+        {}, description="Limit per UTC day per provider (anthropic, openai), for every DAG's calls to it."
+    )
+    team: Text | None = Field(None, description="The team this DAG's spend counts for.")
+    per_team_month_usd: Usd | None = Field(None, description="Limit per calendar month for the team's spend.")
+
+    @model_validator(mode="after")
+    def _check_together(self) -> BudgetSpec:
+        if self.per_team_month_usd is not None and self.team is None:
+            validate.raise_findings(
+                [validate.Finding(("per_team_month_usd",), "needs 'team': whose spend does it limit?")]
+            )
+        return self
+
+    def declaration(self) -> dict[str, Any]:
+        """The block as plain values (what ``supervisor_lib.routing.budgets.BudgetDeclaration`` reads)."""
+        data = self.model_dump(exclude_none=True)
+        data["per_provider_day_usd"] = {str(p): usd for p, usd in self.per_provider_day_usd.items()}
+        return data
 
 
 class WorkflowSpec(_Model):
@@ -257,6 +308,9 @@ class WorkflowSpec(_Model):
     max_active_runs: Annotated[int, Strict(), Ge(1)] | None = Field(None, description="Concurrent DAG runs.")
     dagrun_timeout_s: Seconds | None = Field(None, description="Seconds before a DAG run times out.")
     defaults: TaskDefaults = Field(TaskDefaults(), description="Settings applied to every task unless it overrides.")
+    budget: BudgetSpec | None = Field(
+        None, description="Spend limits across runs: per run, per day, per month, per provider, per team."
+    )
     params: dict[str, Param] = Field(
         {}, description="REST trigger conf: one JSON Schema per key (becomes an Airflow Param)."
     )
@@ -279,7 +333,7 @@ class WorkflowSpec(_Model):
             raw = data.get("tasks") if isinstance(data, dict) else None
             reraise_with(err, graph.graph_findings(graph.nodes_from_raw(raw)))
             raise
-        validate.raise_findings([*graph.graph_findings(spec._nodes()), *_model_findings(spec)])
+        validate.raise_findings([*graph.graph_findings(spec._nodes()), *_model_findings(spec), *_route_findings(spec)])
         return spec
 
     def __eq__(self, other: object) -> bool:
@@ -386,6 +440,13 @@ def _model_findings(spec: WorkflowSpec) -> list[validate.Finding]:
         if task.reviewer and (problem := validate.model_mismatch(task.reviewer.provider, task.reviewer.model)):
             findings.append(validate.Finding(("tasks", i, "reviewer", "model"), problem))
     return findings
+
+
+def _route_findings(spec: WorkflowSpec) -> list[validate.Finding]:
+    """Routed tasks (provider auto) the catalogue cannot serve: detectable while parsing (``routing_check``)."""
+    from supervisor_lib.spec.routing_check import route_findings
+
+    return route_findings([(i, _merge(task, spec.defaults)) for i, task in enumerate(spec.tasks)])
 
 
 def when_truthy(rendered: Any) -> bool:

@@ -292,6 +292,8 @@ _MODEL_ONLY = (
     "cache",
     "instructions",
     "paths",
+    "tier",
+    "capabilities",
 )
 _EXCLUSIVE = (
     ("patch_file", "base_ref"),

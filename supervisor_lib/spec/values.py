@@ -34,6 +34,7 @@ def _as_tuple(value: Any) -> Any:
 _STRINGS_SCHEMA = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 DependsOn = Annotated[tuple[str, ...], BeforeValidator(_as_tuple), WithJsonSchema(_STRINGS_SCHEMA)]
 Paths = Annotated[tuple[Text, ...], BeforeValidator(_as_tuple), WithJsonSchema(_STRINGS_SCHEMA)]
+Capabilities = Annotated[tuple[Text, ...], BeforeValidator(_as_tuple), WithJsonSchema(_STRINGS_SCHEMA)]
 
 
 def _non_empty(value: tuple[Any, ...]) -> tuple[Any, ...]:

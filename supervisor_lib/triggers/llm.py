@@ -22,6 +22,8 @@ from supervisor_lib.providers.calls import CallRunner, CallScope, result_summary
 from supervisor_lib.providers.policy import AttemptPolicy
 from supervisor_lib.providers.registry import hook_class_for
 from supervisor_lib.providers.types import LLMRequest
+from supervisor_lib.routing.calls import RoutedCall, RouteOptions, routed_request
+from supervisor_lib.routing.router import Router
 from supervisor_lib.spec.models import when_truthy
 from supervisor_lib.triggers.events import error_event
 
@@ -60,6 +62,7 @@ class LLMCallTrigger(BaseTrigger):
         analytics_conn_id: str | None = None,
         end_from_trigger: bool = True,
         scope: dict[str, Any] | None = None,
+        route: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.provider, self.conn_id = provider, conn_id
@@ -71,6 +74,8 @@ class LLMCallTrigger(BaseTrigger):
         self.analytics_conn_id, self.end_from_trigger = analytics_conn_id, end_from_trigger
         # Known when deferring from a worker; with start_from_trigger it comes from the triggerer's task instance.
         self.scope = scope
+        #: routing options (``RoutedOperator``): the router picks provider and model, ``provider`` is unused
+        self.route = route
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         keys = (
@@ -94,6 +99,7 @@ class LLMCallTrigger(BaseTrigger):
             "analytics_conn_id",
             "end_from_trigger",
             "scope",
+            "route",
         )
         return CLASSPATH, {key: getattr(self, key) for key in keys}
 
@@ -132,6 +138,8 @@ class LLMCallTrigger(BaseTrigger):
             yield TriggerEvent({"status": "success", "result": result})
 
     async def _call(self, scope: CallScope) -> dict[str, Any]:
+        if self.route is not None:
+            return await self._routed_call(scope)
         hook_class = hook_class_for(self.provider)
         config = await hook_class(conn_id=self.conn_id).aconfig()
         request = LLMRequest.from_fields(self, default_model=config.default_model, where=scope.describe())
@@ -150,3 +158,12 @@ class LLMCallTrigger(BaseTrigger):
             return await runner.arun(request, client)
         finally:
             await client.close()
+
+    async def _routed_call(self, scope: CallScope) -> dict[str, Any]:
+        """The router picks the provider and model and fails over within the try (``docs/routing.md``)."""
+        request = routed_request(self, scope.describe())
+        store = await asyncio.to_thread(ledger_for, self.analytics_conn_id)
+        router = await asyncio.to_thread(Router.for_runtime, self.analytics_conn_id, logger=self.log)
+        call = RoutedCall(RouteOptions.from_dict(self.route or {}), request, scope, store,
+                          AttemptPolicy(**self.policy), self.budget_usd, self.cache)  # fmt: skip
+        return await call.arun(router)

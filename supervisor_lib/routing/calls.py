@@ -1,0 +1,168 @@
+"""Routed model calls: the failover loop around the call runner, for the operator (sync) and the trigger (async).
+
+Each candidate is called through :class:`~supervisor_lib.providers.calls.CallRunner` with its own hook and
+connection (the catalogue's ``conn_id``), so a routed call keeps every policy of a plain one — response cache,
+per-task ``budget_usd``, attempts with back-off and ``retry-after``, output validation, recording. A probe call
+makes one HTTP attempt. What the call actually spent (every send, corrective ones included) settles its budget
+reservation. The XCom result is the call runner's, plus ``routed``: ``{provider, model, reasons, failovers}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from supervisor_lib.exceptions import SupervisorError
+from supervisor_lib.providers.base import ClientConfig
+from supervisor_lib.providers.calls import CallRunner, CallScope, CallStore
+from supervisor_lib.providers.policy import AttemptPolicy, estimate_input_tokens
+from supervisor_lib.providers.registry import hook_class_for
+from supervisor_lib.providers.types import LLMRequest
+from supervisor_lib.routing.budgets import BudgetDeclaration
+from supervisor_lib.routing.failover import Attempt, Routed, arun_routed, failover_steps, run_routed
+from supervisor_lib.routing.policy import RouteRequest
+from supervisor_lib.routing.router import Router, RouteScope
+
+log = logging.getLogger(__name__)
+
+#: the model a routed request carries until the router replaces it with its candidate's
+ROUTED_MODEL = "(routed)"
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+
+
+def routed_request(source: Any, where: str) -> LLMRequest:
+    """The request of an operator or trigger (its call fields), its model left for the router to fill in."""
+    request = LLMRequest.from_fields(source, default_model=ROUTED_MODEL, where=where)
+    return dataclasses.replace(request, model=ROUTED_MODEL)
+
+
+@dataclass(frozen=True)
+class RouteOptions:
+    """What a routed call asks the router for; plain values, so they travel to the trigger as JSON.
+
+    :param budget: the DAG's ``budget:`` block (see :class:`~supervisor_lib.routing.budgets.BudgetDeclaration`).
+    """
+
+    capabilities: tuple[str, ...] = ()
+    tier: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    budget: Mapping[str, Any] | None = None
+    team: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "capabilities": list(self.capabilities)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RouteOptions:
+        return cls(**{**data, "capabilities": tuple(data.get("capabilities") or ())})
+
+    def route_request(self, task_type: str, request: LLMRequest) -> RouteRequest:
+        """What the router needs to know about ``request`` (its prompt size, answer size and structure)."""
+        return RouteRequest(
+            task_type=task_type,
+            capabilities=frozenset(self.capabilities),
+            provider=None if self.provider in (None, "auto") else self.provider,
+            model=self.model,
+            tier=self.tier,
+            input_tokens=estimate_input_tokens(request),
+            max_tokens=request.max_tokens,
+            sends=2 if request.output_schema else 1,
+        )
+
+    def route_scope(self, scope: CallScope) -> RouteScope:
+        """The budgets' view of a call scope."""
+        where = f"DAG {scope.dag_id!r} budget"
+        budget = BudgetDeclaration.from_mapping(self.budget, where) if self.budget else None
+        team = self.team or (budget.team if budget else None)
+        return RouteScope(scope.dag_id, scope.run_id, scope.task_id, scope.map_index, scope.try_number,
+                          scope.task_type, team, scope.tags, budget, where)  # fmt: skip
+
+
+class SpendTracker:
+    """A :class:`CallStore` in front of the real one that also adds up what the call's sends cost."""
+
+    def __init__(self, inner: CallStore | None) -> None:
+        self.inner, self.spent_usd = inner, 0.0
+
+    def record_attempt(self, row: dict[str, Any]) -> None:
+        self.spent_usd += float(row.get("cost_usd") or 0.0)
+        if self.inner is not None:
+            self.inner.record_attempt(row)
+
+    def cached_response(self, key: str) -> dict[str, Any] | None:
+        return self.inner.cached_response(key) if self.inner is not None else None
+
+    def cache_response(self, key: str, scope: CallScope, result: dict[str, Any]) -> None:
+        if self.inner is not None:
+            self.inner.cache_response(key, scope, result)
+
+    def task_spend_usd(self, scope: CallScope) -> float:
+        return self.inner.task_spend_usd(scope) if self.inner is not None else 0.0
+
+
+@dataclass
+class RoutedCall:
+    """One routed call: the request (its model filled in per candidate) and the call runner's settings.
+
+    :param store: the analytics ledger the call runner records in; ``None`` records nothing.
+    """
+
+    options: RouteOptions
+    request: LLMRequest
+    scope: CallScope
+    store: CallStore | None
+    policy: AttemptPolicy = field(default_factory=AttemptPolicy)
+    budget_usd: float | None = None
+    use_cache: bool = True
+
+    def run(self, router: Router) -> dict[str, Any]:
+        """Plan and call synchronously (the worker path)."""
+        scope = self.options.route_scope(self.scope)
+        plan = router.plan(self.options.route_request(self.scope.task_type, self.request), scope)
+        return _result(run_routed(failover_steps(router, plan, scope), self._call))
+
+    async def arun(self, router: Router) -> dict[str, Any]:
+        """Plan and call on an event loop (the trigger path); store work runs in threads."""
+        scope = self.options.route_scope(self.scope)
+        request = self.options.route_request(self.scope.task_type, self.request)
+        plan = await asyncio.to_thread(router.plan, request, scope)
+        return _result(await arun_routed(failover_steps(router, plan, scope), self._acall))
+
+    def _runner(self, attempt: Attempt, config: ClientConfig) -> tuple[CallRunner, SpendTracker, LLMRequest]:
+        tracker = SpendTracker(self.store)
+        policy = dataclasses.replace(self.policy, max_attempts=1) if attempt.probe else self.policy
+        runner = CallRunner(hook_class_for(attempt.candidate.provider), config, self.scope, tracker, policy,
+                            self.budget_usd, self.use_cache)  # fmt: skip
+        return runner, tracker, dataclasses.replace(self.request, model=attempt.candidate.model)
+
+    def _call(self, attempt: Attempt) -> dict[str, Any]:
+        hook = hook_class_for(attempt.candidate.provider)(conn_id=attempt.candidate.conn_id)
+        runner, tracker, request = self._runner(attempt, hook.config)
+        try:
+            return {**runner.run(request, hook.client), "spent_usd": tracker.spent_usd}
+        except SupervisorError as err:
+            err.spent_usd = tracker.spent_usd  # type: ignore[attr-defined]  # what settles the reservation
+            raise
+
+    async def _acall(self, attempt: Attempt) -> dict[str, Any]:
+        hook_class = hook_class_for(attempt.candidate.provider)
+        config = await hook_class(conn_id=attempt.candidate.conn_id).aconfig()
+        runner, tracker, request = self._runner(attempt, config)
+        client = hook_class.build_client(config, use_async=True)
+        try:
+            return {**await runner.arun(request, client), "spent_usd": tracker.spent_usd}
+        except SupervisorError as err:
+            err.spent_usd = tracker.spent_usd  # type: ignore[attr-defined]
+            raise
+        finally:
+            await client.close()
+
+
+def _result(routed: Routed) -> dict[str, Any]:
+    result = {key: value for key, value in routed.result.items() if key != "spent_usd"}
+    return {**result, "routed": routed.summary()}

@@ -1,0 +1,210 @@
+"""Routing end to end: real SDKs, ``dag.test()``, the fake provider with faults, a fresh analytics store per test.
+
+The catalogue is cut down (``$SUPERVISOR_CATALOG``) to two economy models — ``claude-haiku-4-5`` (the pinned
+primary) and ``gpt-4o-mini`` — with a 3-second cool-down, so the scenarios run in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from supervisor_lib.testing import AUTH, OVERLOADED, FakeProviderServer, Rule
+from tests.support.connections import use_fake_provider
+from tests.support.dagtest import run_dag_file, task_states, xcom
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+COOLDOWN_S = 3
+KEEP = {"claude-haiku-4-5", "gpt-4o-mini", "gpt-4.1-mini"}
+
+
+@pytest.fixture
+def routing_env(
+    fake_provider: FakeProviderServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, airflow_db: Any
+) -> dict[str, Any]:
+    """The fake provider, a small catalogue and a fresh analytics store (its connection id is returned)."""
+    use_fake_provider(monkeypatch, fake_provider)
+    base = yaml.safe_load((ROOT / "include" / "catalog.yaml").read_text())
+    override = {
+        "models": {name: None for name in base["models"] if name not in KEEP},
+        "routing": {"health": {"window_s": 120, "consecutive_failures": 2, "cooldown_s": COOLDOWN_S}},
+    }
+    (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(override))
+    monkeypatch.setenv("SUPERVISOR_CATALOG", str(tmp_path / "catalog.yaml"))
+    conn_id = f"routing_e2e_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", _store_connection(airflow_db, conn_id, tmp_path))
+    return {"server": fake_provider, "conn_id": conn_id}
+
+
+def _store_connection(databases: Any, name: str, tmp_path: Path) -> str:
+    if databases.dialect != "postgresql":
+        return json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "analytics.db")})
+    from tests.support.databases import PG_HOST, PG_PORT, PG_USER, fresh_database_url
+
+    database = fresh_database_url(databases, name, tmp_path).rsplit("/", 1)[1]
+    return json.dumps({"conn_type": "postgres", "host": PG_HOST, "port": PG_PORT, "login": PG_USER, "schema": database})
+
+
+def _dag(dag_id: str, conn_id: str, tasks: str) -> str:
+    return textwrap.dedent(f'''
+        from airflow.sdk import DAG
+        from supervisor_lib.operators.routed import RoutedOperator
+        from supervisor_lib.providers.policy import AttemptPolicy
+
+        FAST = AttemptPolicy(max_attempts=2, base_delay_s=0.01)
+        COMMON = dict(analytics_conn_id={conn_id!r}, attempt_policy=FAST, max_tokens=200, deferrable=False)
+
+        with DAG({dag_id!r}, schedule=None, tags=["test"], default_args={{"owner": "tests", "retries": 0}}):
+        ''') + textwrap.indent(textwrap.dedent(tasks), "    ")  # fmt: skip
+
+
+def _state(conn_id: str) -> Any:
+    from supervisor_lib.analytics.store import get_store
+    from supervisor_lib.routing.state import RoutingState
+
+    return RoutingState(get_store(conn_id))
+
+
+BREAKER_TASKS = """
+t1 = RoutedOperator(task_id="t1", model="claude-haiku-4-5", prompt="Q1", **COMMON)
+t2 = RoutedOperator(task_id="t2", model="claude-haiku-4-5", prompt="Q2", **COMMON)
+t3 = RoutedOperator(task_id="t3", model="claude-haiku-4-5", prompt="Q3", **{**COMMON, "deferrable": True})
+t1 >> t2 >> t3
+"""
+
+
+def test_failover_then_open_breaker_then_a_probe_closes_it(routing_env: dict[str, Any], dags_folder: Path) -> None:
+    server, conn_id = routing_env["server"], routing_env["conn_id"]
+    server.add_rule(Rule(provider="anthropic", fault=OVERLOADED))
+    server.add_rule(Rule(provider="openai", text="secondary answers"))
+    source = _dag("routing_breaker", conn_id, BREAKER_TASKS)
+
+    first = run_dag_file(dags_folder, "routing_breaker.py", source, "routing_breaker")
+    assert task_states(first) == {"t1": "success", "t2": "success", "t3": "success"}
+    t1, t2, t3 = (xcom(first, task) for task in ("t1", "t2", "t3"))
+    assert t1["provider"] == "openai" and t1["routed"]["failovers"][0]["model"] == "claude-haiku-4-5"
+    assert t2["routed"]["failovers"] == [] and t3["provider"] == "openai"  # t3 routed in the trigger
+    assert any("breaker anthropic: open until" in reason for reason in t2["routed"]["reasons"])
+    assert server.count(provider="anthropic") == 2  # t1's two attempts; nothing while the breaker is open
+    assert server.count(provider="openai") == 3
+
+    time.sleep(COOLDOWN_S + 0.5)  # half-open: one probe may go through
+    server.reset()
+    server.add_rule(Rule(provider="anthropic", text="primary is back"))
+    second = run_dag_file(dags_folder, "routing_breaker.py", source, "routing_breaker")
+    assert [xcom(second, task)["provider"] for task in ("t1", "t2", "t3")] == ["anthropic"] * 3
+    assert server.count(provider="anthropic") == 3 and server.count(provider="openai") == 0
+    assert _state(conn_id).breakers()["anthropic"].reset_at is not None  # the probe closed it
+    outcomes = [(d["task_id"], d["outcome"], d["provider"]) for d in _state(conn_id).decisions("routing_breaker")]
+    assert outcomes.count(("t1", "success", "anthropic")) == 1 and len(outcomes) == 6
+
+
+def test_a_rejected_key_fails_clearly_without_failover(routing_env: dict[str, Any], dags_folder: Path) -> None:
+    server, conn_id = routing_env["server"], routing_env["conn_id"]
+    server.add_rule(Rule(provider="anthropic", fault=AUTH))
+    tasks = 'RoutedOperator(task_id="ask", model="claude-haiku-4-5", prompt="Q", **COMMON)\n'
+    run = run_dag_file(dags_folder, "routing_auth.py", _dag("routing_auth", conn_id, tasks), "routing_auth")
+    assert task_states(run) == {"ask": "failed"}
+    assert server.count(provider="anthropic") == 1 and server.count(provider="openai") == 0
+    [decision] = _state(conn_id).decisions("routing_auth")
+    assert decision["outcome"] == "failed" and "HTTP 401" in decision["detail"]["tried"][0]["reason"]
+
+
+def test_capabilities_hold_at_parse_time_and_at_run_time(
+    routing_env: dict[str, Any], dags_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, conn_id = routing_env["server"], routing_env["conn_id"]
+    server.add_rule(Rule(text="answer"))
+    tasks = 'RoutedOperator(task_id="long", prompt="Q", capabilities=["long_context"], tier="economy", **COMMON)\n'
+    run = run_dag_file(dags_folder, "routing_caps.py", _dag("routing_caps", conn_id, tasks), "routing_caps")
+    long = xcom(run, "long")
+    assert long["model"] != "gpt-4o-mini"  # the cheapest economy model, but it lacks long_context
+    assert "openai/gpt-4o-mini: [capabilities] lacks long_context" in long["routed"]["reasons"]
+
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    impossible = 'RoutedOperator(task_id="see", prompt="Q", capabilities=["vision"], provider="anthropic", **COMMON)\n'
+    folder = dags_folder / "routing_bad"
+    folder.mkdir(exist_ok=True)
+    (folder / "routing_bad.py").write_text(_dag("routing_bad", conn_id, impossible))
+    bag = BundleDagBag(dag_folder=str(folder), bundle_path=str(folder), bundle_name="dags-folder")
+    assert "no model in" in str(bag.import_errors) and "needs vision" in str(bag.import_errors)
+
+    # At run time the Variable may remove what parse time saw: then the task fails with NoRouteError.
+    monkeypatch.setenv("AIRFLOW_VAR_SUPERVISOR_CATALOG", "models: {claude-haiku-4-5: null, gpt-4.1-mini: null}")
+    run = run_dag_file(dags_folder, "routing_caps.py", _dag("routing_caps", conn_id, tasks), "routing_caps")
+    assert task_states(run) == {"long": "failed"}
+    assert _state(conn_id).decisions("routing_caps", run.run_id)[0]["outcome"] == "no_route"
+
+
+PARALLEL_RUN = """
+import json, sys
+from airflow.dag_processing.dagbag import BundleDagBag
+from tests.support.dagtest import task_states
+path, dag_id = sys.argv[1], sys.argv[2]
+folder = path.rsplit("/", 1)[0]
+bag = BundleDagBag(dag_folder=path, bundle_path=folder, bundle_name="dags-folder")
+run = bag.dags[dag_id].test()
+print("STATES=" + json.dumps(task_states(run)))
+"""
+
+
+def test_two_runs_in_parallel_never_jointly_overshoot_a_daily_budget(
+    routing_env: dict[str, Any], dags_folder: Path
+) -> None:
+    server, conn_id = routing_env["server"], routing_env["conn_id"]
+    # the answer costs what the call could cost at most, and is slow enough for both runs to be in flight at once
+    server.add_rule(
+        Rule(provider="anthropic", text="ok", latency=3.0, usage={"input_tokens": 20, "output_tokens": 200})
+    )
+    worst = (20 * 1.0 + 200 * 5.0) / 1e6  # claude-haiku-4-5's prices: the router's estimate for this prompt
+    limit = round(worst * 1.5, 6)
+    tasks = f'RoutedOperator(task_id="spend", model="claude-haiku-4-5", provider="anthropic", prompt="Q", ' \
+            f'budget={{"per_day_usd": {limit}}}, **COMMON)\n'  # fmt: skip
+    path = dags_folder / "routing_budget.py"
+    path.write_text(_dag("routing_budget", conn_id, tasks))
+    _sync_dags_folder(dags_folder)  # dag.test() syncs the whole folder: two first syncs at once would race on inserts
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-c", PARALLEL_RUN, str(path), "routing_budget"]
+    runs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(2)]  # fmt: skip
+    outputs = [run.communicate(timeout=240)[0] for run in runs]
+    assert all("STATES=" in out for out in outputs), "\n\n".join(out[-3000:] for out in outputs)
+    states = sorted(json.loads(out.split("STATES=")[-1].splitlines()[0])["spend"] for out in outputs)
+
+    assert states == ["failed", "success"], outputs
+    refused = next(out for out in outputs if '"spend": "failed"' in out)
+    assert "BudgetExceededError" in refused and "per-day budget of DAG 'routing_budget'" in refused
+    print(next(line for line in refused.splitlines() if "would be exceeded" in line or "would exceed" in line))
+    assert server.count(provider="anthropic") == 1  # the refused run sent nothing
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    assert 0 < _state(conn_id).spent("dag:routing_budget:day", day) <= limit
+    recorded = sum(row["cost_usd"] or 0 for row in _store_rows(conn_id, "routing_budget"))
+    assert 0 < recorded <= limit
+
+
+def _sync_dags_folder(folder: Path) -> None:
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = BundleDagBag(dag_folder=str(folder), bundle_path=str(folder), bundle_name="dags-folder")
+    sync_bag_to_db(bag, "dags-folder", None)
+
+
+def _store_rows(conn_id: str, dag_id: str) -> list[dict[str, Any]]:
+    from supervisor_lib.analytics.store import get_store
+
+    return get_store(conn_id).attempts(dag_id=dag_id)
