@@ -10,7 +10,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from supervisor_lib.spec.models import when_truthy
+from supervisor_lib.templating import when_truthy
 
 
 def skip_unless(when: Any) -> None:

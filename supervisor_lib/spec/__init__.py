@@ -24,9 +24,9 @@ from supervisor_lib.spec.models import (
     TriggerRule,
     ValidateSpec,
     WorkflowSpec,
-    when_truthy,
 )
 from supervisor_lib.spec.schema import json_schema
+from supervisor_lib.templating import when_truthy
 
 __all__ = [
     "READ_ONLY_TYPES",

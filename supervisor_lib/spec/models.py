@@ -447,13 +447,3 @@ def _route_findings(spec: WorkflowSpec) -> list[validate.Finding]:
     from supervisor_lib.spec.routing_check import route_findings
 
     return route_findings([(i, _merge(task, spec.defaults)) for i, task in enumerate(spec.tasks)])
-
-
-def when_truthy(rendered: Any) -> bool:
-    """How a rendered ``when`` is read: false for '', false, no, off, 0, none, null, [] and {} (any case, trimmed).
-
-    A value that is not a string (a native render) is read with Python's truthiness.
-    """
-    if not isinstance(rendered, str):
-        return bool(rendered)
-    return rendered.strip().lower() not in ("", "false", "no", "off", "0", "none", "null", "[]", "{}")

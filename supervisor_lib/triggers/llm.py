@@ -24,7 +24,7 @@ from supervisor_lib.providers.registry import hook_class_for
 from supervisor_lib.providers.types import LLMRequest
 from supervisor_lib.routing.calls import RoutedCall, RouteOptions, routed_request
 from supervisor_lib.routing.router import Router
-from supervisor_lib.spec.models import when_truthy
+from supervisor_lib.templating import when_truthy
 from supervisor_lib.triggers.events import error_event
 
 CLASSPATH = "supervisor_lib.triggers.llm.LLMCallTrigger"

@@ -15,7 +15,7 @@ from supervisor_lib.providers.policy import (
 )
 from supervisor_lib.providers.pricing import ModelPrice, load_prices
 from supervisor_lib.providers.types import LLMRequest, Usage
-from supervisor_lib.spec.models import when_truthy
+from supervisor_lib.templating import when_truthy
 
 REQ = LLMRequest(model="claude-sonnet-4-6", messages=({"role": "user", "content": "x" * 300},), system="s" * 30)
 
