@@ -16,21 +16,11 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+from benchmarks._support import fresh_postgres_database, percentile
 
 
 def _postgres_connection(name: str) -> str:
-    import psycopg2
-
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
+    fresh_postgres_database(name)
     return json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": name})
 
 
@@ -83,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
             op_times.append(time.perf_counter() - started)
 
     raw_med, op_med = statistics.median(raw_times) * 1000, statistics.median(op_times) * 1000
-    raw_p99, op_p99 = _percentile(raw_times, 0.99) * 1000, _percentile(op_times, 0.99) * 1000
+    raw_p99, op_p99 = percentile(raw_times, 0.99) * 1000, percentile(op_times, 0.99) * 1000
     print(f"calls per path: {args.calls}, analytics store: {args.store}")
     print(f"{'path':<28}{'median ms':>12}{'p99 ms':>12}")
     print(f"{'raw anthropic SDK call':<28}{raw_med:>12.3f}{raw_p99:>12.3f}")

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks._support import fresh_postgres_database
 from supervisor_lib.analytics import AnalyticsStore
 from supervisor_lib.analytics.schema import CALL_ATTEMPT_COLUMNS
 from supervisor_lib.routing.budgets import BudgetDeclaration
@@ -88,18 +89,6 @@ def _fill_postgres(dsn: str, rows: Iterator[tuple[Any, ...]]) -> None:
     conn.close()
 
 
-def _postgres_url(name: str) -> str:
-    import psycopg2
-
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
-
-
 def _time(fn: Callable[[], object], times: int) -> tuple[float, float]:
     for _ in range(min(50, times)):  # warm: connection, caches, plans
         fn()
@@ -129,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     catalog = load_catalog()
     models = sorted((m.provider, m.name) for m in catalog.models.values())
     if args.store == "postgres":
-        url = _postgres_url("supervisor_bench_routing")
+        url = fresh_postgres_database("supervisor_bench_routing")
     else:
         url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='supervisor-bench-')) / 'analytics.db'}"
     store = AnalyticsStore.from_url(url, name="bench")
