@@ -24,6 +24,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -125,12 +126,26 @@ def sandbox_env(
     return env, dropped
 
 
+def _toolchain_under_tmp() -> list[str]:
+    """Python environments under /tmp that the command may need (this interpreter's, and venvs on PATH)."""
+    found: set[str] = set()
+    for prefix in (sys.prefix, sys.exec_prefix):
+        found.add(os.path.realpath(prefix))
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        if entry and os.path.isdir(entry):
+            parent = os.path.dirname(os.path.realpath(entry))
+            found.add(parent if os.path.exists(os.path.join(parent, "pyvenv.cfg")) else os.path.realpath(entry))
+    return sorted(p for p in found if p.startswith("/tmp/") and os.path.isdir(p))
+
+
 def _wrapper(isolation: Isolation, cwd: Path, scratch: Path) -> list[str]:
     """The argv prefix that puts a command into ``isolation``."""
     if isolation == "bwrap":
         namespaces = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
         root_only = ["--cap-drop", "ALL"] if os.geteuid() == 0 else []
         mounts = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+        for kept in _toolchain_under_tmp():  # a private /tmp must not hide the interpreter the command runs
+            mounts += ["--ro-bind", kept, kept]
         writable = ["--bind", str(cwd), str(cwd), "--bind", str(scratch), str(scratch), "--chdir", str(cwd)]
         # The worktree's .git file points git at the cache repo: the command must not be able to repoint it.
         git_link = ["--ro-bind", str(cwd / ".git"), str(cwd / ".git")] if (cwd / ".git").exists() else []
