@@ -38,10 +38,11 @@ class DatabaseChoice:
 
     def drop(self) -> None:
         for name in self.created:
-            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _admin(sql: str) -> None:
+def admin_sql(sql: str) -> None:
+    """Run one statement as the superuser on the server's ``postgres`` database (autocommit)."""
     import psycopg2
 
     conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=3)
@@ -70,8 +71,8 @@ def choose_databases(home: Path) -> DatabaseChoice:
         names = (f"supervisor_it_airflow_{suffix}", f"supervisor_it_analytics_{suffix}")
         try:
             for name in names:
-                _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                _admin(f'CREATE DATABASE "{name}"')
+                admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                admin_sql(f'CREATE DATABASE "{name}"')
         except Exception as exc:  # a server that answers but refuses us: say so and use SQLite
             problem = f"PostgreSQL at {PG_HOST}:{PG_PORT} refused set-up ({exc}); falling back to SQLite"
         else:
@@ -92,7 +93,7 @@ def fresh_database_url(choice: DatabaseChoice, name: str, sqlite_dir: Path) -> s
     if choice.dialect != "postgresql":
         return f"sqlite:///{sqlite_dir / (name + '.db')}"
     full = f"{name}_{os.getpid()}"
-    _admin(f'DROP DATABASE IF EXISTS "{full}" WITH (FORCE)')
-    _admin(f'CREATE DATABASE "{full}"')
+    admin_sql(f'DROP DATABASE IF EXISTS "{full}" WITH (FORCE)')
+    admin_sql(f'CREATE DATABASE "{full}"')
     choice.created = (*choice.created, full)
     return f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{full}"

@@ -17,23 +17,13 @@ import psycopg2
 import pytest
 
 from supervisor_lib.analytics import AnalyticsStore, CallRecord, call_id
-from tests.support.databases import PG_HOST, PG_PORT, PG_USER
-
-
-def _admin(sql: str) -> None:
-    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=3)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
+from tests.support.databases import PG_HOST, PG_PORT, PG_USER, admin_sql
 
 
 @cache
 def _postgres_problem() -> str | None:
     try:
-        _admin("SELECT 1")
+        admin_sql("SELECT 1")
     except psycopg2.Error as exc:
         return f"PostgreSQL unreachable at {PG_HOST}:{PG_PORT} ({str(exc).strip()})"
     return None
@@ -45,9 +35,9 @@ def pg_url() -> Iterator[str]:
     if problem := _postgres_problem():
         pytest.skip(problem)
     name = f"supervisor_analytics_test_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}"')
+    admin_sql(f'CREATE DATABASE "{name}"')
     yield f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
