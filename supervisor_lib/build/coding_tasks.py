@@ -33,12 +33,14 @@ def _shared(spec: WorkflowSpec, task: TaskSpec, mapped: bool) -> dict[str, Any]:
     """The operator arguments both coding operators take from the spec."""
     from supervisor_lib.build import tasks as base
 
+    route = base.route_kwargs(spec, task)  # provider auto: the router picks the model when the task runs
     return {
         "task_kind": str(task.type),
         "repo": spec.repo,
         "instructions": base._templated(task.instructions, mapped),
         "paths": list(task.paths) if task.paths is not None else None,
-        "provider": base.resolve_provider(task),
+        "provider": "auto" if route is not None else base.resolve_provider(task),
+        "route": route,
         "model": task.model,
         "max_tokens": task.max_tokens,
         "temperature": task.temperature,
@@ -71,7 +73,8 @@ def report_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> B
 
 
 def _reviewer_provider(reviewer: ReviewerSpec | None, task: TaskSpec, author: str) -> str | None:
-    """The reviewer's provider: as given; for ``auto``, the model's owner, else the other provider than the author's."""
+    """The reviewer's provider: as given; for ``auto``, the model's owner, else the other provider than the author's
+    (``auto`` when the author is routed: the operator picks the other provider than the router's choice)."""
     from supervisor_lib.build import tasks as base
 
     if reviewer is None:
@@ -80,6 +83,8 @@ def _reviewer_provider(reviewer: ReviewerSpec | None, task: TaskSpec, author: st
         return str(reviewer.provider)
     if reviewer.model:
         return base.resolve_provider(task.model_copy(update={"provider": None, "model": reviewer.model}))
+    if author == "auto":
+        return "auto"
     return "openai" if author == "anthropic" else "anthropic"
 
 

@@ -10,7 +10,7 @@ so building a DAG of these operators costs no more than building any other.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -42,8 +42,12 @@ class _SupervisedTaskOperator(BaseOperator):
     :param instructions: what to do (templated).
     :param ref: the git ref to work on; default the repo's ``HEAD``.
     :param paths: globs of the files to show the model; default a repo map plus the most relevant files.
-    :param provider: ``anthropic`` or ``openai``.
-    :param model: the model; default the connection's ``default_model``.
+    :param provider: ``anthropic`` or ``openai``; ``auto`` with ``route`` for the router's choice.
+    :param model: the model; default the connection's ``default_model``. Routed: tried first if catalogued.
+    :param route: routing options for ``provider: auto`` (``capabilities``, ``tier``, ``budget``, ``team``): at the
+        start of ``execute`` the router plans the task (its type's capabilities, tier, budgets, health) and its first
+        candidate answers every call; the plan is logged and the result gains ``routed``: ``{provider, model,
+        reasons}``. ``None``: not routed.
     :param conn_id: the provider connection; default the provider's ``*_default``.
     :param max_tokens: the answer's token limit per call.
     :param system: extra system prompt text (templated), after Supervisor's own.
@@ -81,9 +85,14 @@ class _SupervisedTaskOperator(BaseOperator):
         context_tokens: int = CONTEXT_TOKENS,
         spec_file: str | None = None,
         analytics_conn_id: str | None = None,
+        route: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.route = dict(route) if route is not None else None
+        #: the router's choice at run time (``execute``): ``{provider, model, reasons}`` and the catalogue's conn_id
+        self.routed: dict[str, Any] | None = None
+        self._routed_conn_id: str | None = None
         self.task_kind, self.repo, self.instructions, self.ref = task_kind, repo, instructions, ref
         self.paths = list(paths) if paths is not None else None
         self.provider, self.model, self.conn_id = provider, model, conn_id
@@ -118,8 +127,50 @@ class _SupervisedTaskOperator(BaseOperator):
         )
 
     def author(self, scope: CallScope) -> ModelChat:
-        """The task's own model."""
-        return self.chat(scope, self.provider, self.model, self.conn_id, self.max_tokens or self.default_max_tokens)
+        """The task's own model (the router's first candidate when the task is routed)."""
+        max_tokens = self.max_tokens or self.default_max_tokens
+        if self.route is None:
+            return self.chat(scope, self.provider, self.model, self.conn_id, max_tokens)
+        routed = self.plan_route(scope, max_tokens)
+        conn_id = self.conn_id or self._routed_conn_id
+        return self.chat(scope, routed["provider"], routed["model"], conn_id, max_tokens)
+
+    def plan_route(self, scope: CallScope, max_tokens: int) -> dict[str, Any]:
+        """Ask the router where this task's calls go; log its explanation; keep its first candidate.
+
+        :raises NoRouteError: no catalogued model can serve the task (``BudgetExceededError`` when only budgets
+            stand in the way, ``RetryableError`` when only open breakers do — the router's own errors).
+        """
+        from supervisor_lib.routing.calls import RouteOptions
+        from supervisor_lib.routing.failover import failover_steps, run_routed
+        from supervisor_lib.routing.policy import RouteRequest
+        from supervisor_lib.routing.router import Router
+
+        route = self.route or {}
+        options = RouteOptions.from_dict({"capabilities": route.get("capabilities"), "tier": route.get("tier"),
+                                          "budget": route.get("budget"), "team": route.get("team")})  # fmt: skip
+        router = Router.for_runtime(self.analytics_conn_id, logger=self.log)
+        model = self.model if self.model in router.catalog.models else None  # a preference, as for llm tasks
+        request = RouteRequest(
+            task_type=self.task_kind, capabilities=frozenset(options.capabilities), model=model, tier=options.tier,
+            input_tokens=self.context_tokens, max_tokens=max_tokens,
+        )  # fmt: skip
+        route_scope = options.route_scope(scope)
+        plan = router.plan(request, route_scope)
+        chosen = plan.chosen
+        if chosen is None:  # the failover loop of an empty plan logs it, records the decision and raises its error
+            run_routed(failover_steps(router, plan, route_scope), _never_called)
+            raise AssertionError("unreachable: a plan without candidates always fails")  # pragma: no cover
+        self.log.info("%s: %s", route_scope.describe(), plan.explain())
+        rejected = [f"{r.name}: [{r.rule}] {r.reason}" for r in plan.rejected]
+        self.routed = {"provider": chosen.provider, "model": chosen.model,
+                       "reasons": [f"chosen {chosen.name}: {chosen.reason}", *rejected]}  # fmt: skip
+        self._routed_conn_id = chosen.conn_id
+        return self.routed
+
+    def with_routed(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The result, with ``routed`` when the router chose the model."""
+        return {**result, "routed": self.routed} if self.routed is not None else result
 
     def target(self) -> Target:
         """The repo (resolved against the project root) and what of it to show."""
@@ -210,6 +261,7 @@ class ReportOperator(_SupervisedTaskOperator):
             raise AirflowSkipException(f"skipped: {err}") from err
         except (ValueError, FileNotFoundError) as err:
             raise AirflowFailException(f"{self.task_kind} task {self.task_id!r}: {err}") from err
+        result = self.with_routed(result)
         self.log_result(result)
         return result
 
@@ -244,7 +296,8 @@ class CodingTaskOperator(_SupervisedTaskOperator):
     :param validate_command: the shell command that must pass in the workspace (sandboxed: no network, limits).
     :param validate_timeout: its wall-clock limit in seconds.
     :param max_iterations: attempts to reach a passing change.
-    :param reviewer_provider: the reviewer's provider; ``None`` for no review.
+    :param reviewer_provider: the reviewer's provider; ``auto``: the other provider than the (routed) author's;
+        ``None`` for no review.
     :param reviewer_model: the reviewer's model; default its connection's ``default_model``.
     :param keep_workspace: ``on_failure`` (default), ``always`` or ``never``.
     :param sandbox: sandbox limits (``cpu_s``, ``memory_mb``, ``max_procs``, ``max_file_mb``, ``output_limit``).
@@ -289,7 +342,8 @@ class CodingTaskOperator(_SupervisedTaskOperator):
             extra_system=self.system,
         )  # fmt: skip
         scope = self.call_scope(context)
-        result = run_write_job(job, scope, self.author(scope), Roots.from_env(), self.log, self._reviewer(scope))
+        author = self.author(scope)
+        result = self.with_routed(run_write_job(job, scope, author, Roots.from_env(), self.log, self._reviewer(scope)))
         self.log_result(result)
         if result["status"] in ("failed", "rejected"):
             context["ti"].xcom_push(key="return_value", value=result)
@@ -312,5 +366,13 @@ class CodingTaskOperator(_SupervisedTaskOperator):
             return None
         from supervisor_lib.coding.review import Reviewer
 
-        chat = self.chat(scope, self.reviewer_provider, self.reviewer_model, self.reviewer_conn_id, REVIEW_MAX_TOKENS)
+        provider = self.reviewer_provider
+        if provider == "auto":  # the other provider than the author's (routed at run time)
+            author = self.routed["provider"] if self.routed is not None else self.provider
+            provider = "openai" if author == "anthropic" else "anthropic"
+        chat = self.chat(scope, provider, self.reviewer_model, self.reviewer_conn_id, REVIEW_MAX_TOKENS)
         return Reviewer(chat, chat.label, self.task_kind, str(self.instructions))
+
+
+def _never_called(attempt: Any) -> dict[str, Any]:
+    raise AssertionError(f"a plan without candidates called {attempt}")  # pragma: no cover

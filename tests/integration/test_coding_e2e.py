@@ -72,6 +72,7 @@ tasks:
   {forkbomb}
   - {{id: reviewed, type: bug_fix, instructions: CASE-REVIEW fix add., validate: {pytest},
       reviewer: {{provider: openai, model: gpt-4.1-mini}}}}
+  - {{id: routed, type: bug_fix, provider: auto, instructions: CASE-ROUTED fix add., validate: {pytest}}}
   - {{id: review_first, type: pr_review, depends_on: [first_try], instructions: Review the upstream fix.}}
   - {{id: review_patch, type: pr_review, patch_file: {patch}}}
   - {{id: summary, type: issue_summary, issue_file: ISSUE.md}}
@@ -91,6 +92,7 @@ def _rules(server: FakeProviderServer) -> None:
     server.add_rules(
         [
             *(Rule(match=f"# Report: {kind}", json=report) for kind, report in REPORTS.items()),
+            Rule(provider="openai", match="CASE-ROUTED", text=GOOD_FIX),
             Rule(provider="openai", match=after("CASE-REVIEW", "the sum, not the difference"), json=APPROVE),
             Rule(provider="openai", match="CASE-REVIEW", json=CHANGES),
             Rule(match=after("CASE-REVIEW", "the reviewer requested changes"), text=COMMENT_FIX),
@@ -150,8 +152,8 @@ def test_every_task_ends_as_expected(outcome: dict[str, Any]) -> None:
     expected = {
         "first_try": "success", "second_try": "success", "never_passes": "failed", "malformed": "success",
         "escape": "success", "network": "failed", "forever": "failed", "reviewed": "success",
-        "review_first": "success", "review_patch": "success", "summary": "success", "analysis": "success",
-        "audit": "success", "docs": "success",
+        "routed": "success", "review_first": "success", "review_patch": "success", "summary": "success",
+        "analysis": "success", "audit": "success", "docs": "success",
     }  # fmt: skip
     if FORKS_BOUNDED:
         expected["forkbomb"] = "failed"
@@ -234,6 +236,17 @@ def test_a_reviewer_that_requests_changes(outcome: dict[str, Any]) -> None:
     assert result["review"]["decision"] == "approve" and result["review"]["reviewer"] == "openai gpt-4.1-mini"
     assert "ADD-A-COMMENT saying why" in _prompts(outcome, "CASE-REVIEW")[1]
     assert "# the sum, not the difference" in Path(result["patch"]).read_text()
+
+
+def test_a_provider_auto_fix_is_routed(outcome: dict[str, Any]) -> None:
+    result = outcome["results"]["routed"]
+    assert result["status"] == "passed"
+    routed = result["routed"]
+    assert (routed["provider"], routed["model"]) == ("openai", "gpt-5-mini")  # the cheapest standard code editor
+    assert routed["reasons"][0].startswith("chosen openai/gpt-5-mini: standard tier")
+    assert any("[capabilities] lacks code_edit" in reason for reason in routed["reasons"])
+    asked = {(c.provider, c.model) for c in outcome["calls"] if "CASE-ROUTED" in json.dumps(c.body)}
+    assert asked == {("openai", "gpt-5-mini")}
 
 
 @pytest.mark.parametrize(

@@ -73,3 +73,26 @@ def test_reviewer_provider_defaults_to_the_other_provider_and_documentation_can_
     assert isinstance(dag.get_task("notes"), ReportOperator)
     assert dag.get_task("ok").results_from == []  # type: ignore[attr-defined]
     assert dag.get_task("ok2").results_from == ["fix"]  # type: ignore[attr-defined]
+
+
+def test_auto_coding_tasks_are_routed_at_run_time() -> None:
+    spec = WorkflowSpec(
+        dag_id="coding_routed",
+        repo="https://example.com/org/repo.git",
+        budget={"per_run_usd": 5.0, "team": "core"},
+        tasks=[
+            {"id": "fix", "type": "bug_fix", "instructions": "Fix it.", "tier": "premium", "reviewer": {}},
+            {"id": "audit", "type": "security_audit", "capabilities": ["long_context"]},
+            {"id": "pinned", "type": "bug_fix", "instructions": "Fix it.", "provider": "openai", "reviewer": {}},
+            {"id": "custom", "type": "code_analysis", "model": "my-own-model"},
+        ],
+    )
+    dag = build_dag(spec)
+    fix, audit, pinned, custom = (dag.get_task(t) for t in ("fix", "audit", "pinned", "custom"))
+    assert (fix.provider, fix.reviewer_provider) == ("auto", "auto")  # type: ignore[attr-defined]
+    assert fix.route == {  # type: ignore[attr-defined]
+        "capabilities": (), "tier": "premium", "budget": spec.budget.declaration(), "team": "core",  # type: ignore[union-attr]
+    }  # fmt: skip
+    assert audit.provider == "auto" and audit.route["capabilities"] == ("long_context",)  # type: ignore[attr-defined]
+    assert (pinned.provider, pinned.route, pinned.reviewer_provider) == ("openai", None, "anthropic")  # type: ignore[attr-defined]
+    assert (custom.provider, custom.route) == ("anthropic", None)  # type: ignore[attr-defined]
