@@ -104,21 +104,13 @@ def approval_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) ->
     return _make(SpecChoiceOperator, common, False, options=options, **kwargs)
 
 
-def pending_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> BaseOperator:
-    from supervisor_lib.operators.flow import NotImplementedTaskOperator
-
-    mapped = task.foreach is not None
-    return _make(NotImplementedTaskOperator, common, mapped, spec_type=str(task.type),
-                 instructions=_templated(task.instructions, mapped), when=task.when)  # fmt: skip
-
-
 FACTORIES: dict[TaskType, Factory] = {TaskType.LLM: llm_task, TaskType.HUMAN_APPROVAL: approval_task}
 
 
 def build_task(spec: WorkflowSpec, task: TaskSpec) -> tuple[BaseOperator, BaseOperator]:
     """Build a spec task; return (first operator, result operator) — the same one unless foreach needs two."""
     common = airflow_kwargs(spec, task)
-    factory = FACTORIES.get(task.type, pending_task)
+    factory = FACTORIES[task.type]  # every task type has one (tests/unit/build/test_build.py checks)
     if task.foreach is None:
         op = factory(spec, task, common)
         return op, op

@@ -60,26 +60,3 @@ class ForeachItemsOperator(BaseOperator):
         if not items:
             raise AirflowSkipException("skipped: foreach rendered an empty list")
         return items
-
-
-class NotImplementedTaskOperator(BaseOperator):
-    """A spec task type whose operator is not built yet: it fails clearly and never pretends to succeed.
-
-    :param spec_type: the spec's task type, named in the failure message.
-    """
-
-    template_fields: Sequence[str] = ("instructions", "when")
-    ui_color = "#fde2e2"
-
-    def __init__(
-        self, *, spec_type: str, instructions: str | None = None, when: Any = None, item: Any = None, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.spec_type, self.instructions, self.when, self.item = spec_type, instructions, when, item
-
-    def execute(self, context: Any) -> None:
-        skip_unless(self.when)
-        raise AirflowFailException(
-            f"task type {self.spec_type!r} is not implemented yet in this version of Supervisor; "
-            "the task was not run (see docs/specs.md for the task types that run today)"
-        )
