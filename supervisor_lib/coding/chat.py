@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from supervisor_lib.providers.calls import CallScope, CallStore
     from supervisor_lib.providers.policy import AttemptPolicy
 
-__all__ = ["Answer", "Ask", "Message", "ModelChat", "Tally"]
+__all__ = ["Answer", "Ask", "Message", "ModelChat", "RoutedChat", "Tally"]
 
 Message = dict[str, str]
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
@@ -178,3 +178,79 @@ class ModelChat:
             use_cache=self.use_cache,
         )
         return Answer.from_result(runner.run(request, hook.client))
+
+
+@dataclass
+class RoutedChat:
+    """An :class:`Ask` whose every call is routed (``provider: auto``): each call is planned from the shared health
+    and budgets, reserves its worst case against every budget that applies, fails over within the try, and settles
+    what it spent — :class:`~supervisor_lib.routing.calls.RoutedCall`, as for an llm task.
+
+    The conversation stays with the model that answered last (it is the preferred model of the next plan), so a
+    coding loop changes model only when that model fails over or a breaker or budget rules it out.
+
+    :param options: the routing options (:class:`~supervisor_lib.routing.calls.RouteOptions`).
+    :param router: the router (:meth:`~supervisor_lib.routing.router.Router.for_runtime`).
+    """
+
+    options: Any
+    router: Any
+    scope: CallScope
+    store: CallStore | None
+    max_tokens: int = 4096
+    temperature: float | None = None
+    budget_usd: float | None = None
+    use_cache: bool = True
+    policy: AttemptPolicy | None = None
+    #: the model of the last answer and the reasons of the plan that first chose it: ``{provider, model, reasons}``
+    last: dict[str, Any] | None = None
+    #: every candidate skipped or failed over, across all calls
+    failovers: list[dict[str, str]] = field(default_factory=list)
+    #: answering models in order of first answer
+    models: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """``provider model`` of the last answer (``routed`` before the first)."""
+        return f"{self.last['provider']} {self.last['model']}" if self.last else "routed"
+
+    def summary(self) -> dict[str, Any] | None:
+        """The ``routed`` entry of a coding task's result: the last answer's model and reasons, and every
+        failover of the task's calls; ``None`` before any call was answered."""
+        if self.last is None:
+            return None
+        return {**self.last, "failovers": list(self.failovers), "models": list(self.models)}
+
+    def __call__(
+        self, step: str, messages: Sequence[Message], *, system: str, output_schema: dict[str, Any] | None = None
+    ) -> Answer:
+        from supervisor_lib.providers.policy import AttemptPolicy
+        from supervisor_lib.providers.types import LLMRequest
+        from supervisor_lib.routing.calls import ROUTED_MODEL, RoutedCall
+
+        request = LLMRequest.build(
+            model=ROUTED_MODEL,
+            default_model=None,
+            messages=[dict(message) for message in messages],
+            system=system,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            output_schema=output_schema,
+            where=f"{self.scope.describe()} ({step})",
+        )
+        options = self.options
+        if self.last is not None:  # stay with the model that answered last
+            options = dataclasses.replace(options, model=self.last["model"])
+        call = RoutedCall(
+            options, request, dataclasses.replace(self.scope, step=step), self.store,
+            self.policy or AttemptPolicy(), self.budget_usd, self.use_cache,
+        )  # fmt: skip
+        result = call.run(self.router)
+        routed = result["routed"]
+        self.failovers.extend(routed["failovers"])
+        name = f"{routed['provider']}/{routed['model']}"
+        if name not in self.models:
+            self.models.append(name)
+        if self.last is None or self.last["model"] != routed["model"]:  # why this model: the plan that chose it
+            self.last = {key: routed[key] for key in ("provider", "model", "reasons")}
+        return Answer.from_result(result)

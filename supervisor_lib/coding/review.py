@@ -92,7 +92,7 @@ class Reviewer:
     """Ask the reviewer model about one version of the change.
 
     :param ask: the reviewer's model (another provider than the author's, by default).
-    :param label: how the reviewer is named in prompts and results (``provider model``).
+    :param label: how the reviewer is named in results when the answer does not say (``provider model``).
     """
 
     ask: Ask
@@ -109,4 +109,5 @@ class Reviewer:
             system=prompting.review_system(),
             output_schema=REVIEW_SCHEMA,
         )
-        return Review.from_output(answer.output, self.label, iteration), answer
+        label = f"{answer.provider} {answer.model}" if answer.provider and answer.model else self.label
+        return Review.from_output(answer.output, label, iteration), answer

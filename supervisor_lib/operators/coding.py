@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -18,11 +19,14 @@ from airflow.sdk import BaseOperator
 from supervisor_lib.operators.flow import skip_unless
 
 if TYPE_CHECKING:
-    from supervisor_lib.coding.chat import ModelChat
+    from supervisor_lib.coding.chat import Ask, ModelChat, RoutedChat
     from supervisor_lib.coding.jobs import Target
     from supervisor_lib.coding.loop import Check
     from supervisor_lib.coding.review import Reviewer
     from supervisor_lib.providers.calls import CallScope
+    from supervisor_lib.routing.calls import RouteOptions
+    from supervisor_lib.routing.policy import Candidate
+    from supervisor_lib.routing.router import Router
 
 __all__ = ["CodingTaskOperator", "ReportOperator"]
 
@@ -44,10 +48,12 @@ class _SupervisedTaskOperator(BaseOperator):
     :param paths: globs of the files to show the model; default a repo map plus the most relevant files.
     :param provider: ``anthropic`` or ``openai``; ``auto`` with ``route`` for the router's choice.
     :param model: the model; default the connection's ``default_model``. Routed: tried first if catalogued.
-    :param route: routing options for ``provider: auto`` (``capabilities``, ``tier``, ``budget``, ``team``): at the
-        start of ``execute`` the router plans the task (its type's capabilities, tier, budgets, health) and its first
-        candidate answers every call; the plan is logged and the result gains ``routed``: ``{provider, model,
-        reasons}``. ``None``: not routed.
+    :param route: routing options for ``provider: auto`` (``capabilities``, ``tier``, ``budget``, ``team``, and
+        ``provider`` to choose among one provider's models only): every
+        model call (the reviewer's too) is routed like an llm task's — planned from the task type's capabilities,
+        tier, health and budgets, its worst case reserved against every budget, failed over within the try — and
+        stays with the model that answered last. The result gains ``routed``: ``{provider, model, reasons,
+        failovers, models}``. ``None``: not routed.
     :param conn_id: the provider connection; default the provider's ``*_default``.
     :param max_tokens: the answer's token limit per call.
     :param system: extra system prompt text (templated), after Supervisor's own.
@@ -90,9 +96,6 @@ class _SupervisedTaskOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.route = dict(route) if route is not None else None
-        #: the router's choice at run time (``execute``): ``{provider, model, reasons}`` and the catalogue's conn_id
-        self.routed: dict[str, Any] | None = None
-        self._routed_conn_id: str | None = None
         self.task_kind, self.repo, self.instructions, self.ref = task_kind, repo, instructions, ref
         self.paths = list(paths) if paths is not None else None
         self.provider, self.model, self.conn_id = provider, model, conn_id
@@ -126,47 +129,77 @@ class _SupervisedTaskOperator(BaseOperator):
             use_cache=self.cache,
         )
 
-    def author(self, scope: CallScope) -> ModelChat:
-        """The task's own model (the router's first candidate when the task is routed)."""
+    def author(self, scope: CallScope) -> Ask:
+        """The task's own model: its provider's, or, when the task is routed, a :class:`RoutedChat` (every call
+        planned, budgeted and failed over by the router)."""
         max_tokens = self.max_tokens or self.default_max_tokens
         if self.route is None:
             return self.chat(scope, self.provider, self.model, self.conn_id, max_tokens)
-        routed = self.plan_route(scope, max_tokens)
-        conn_id = self.conn_id or self._routed_conn_id
-        return self.chat(scope, routed["provider"], routed["model"], conn_id, max_tokens)
+        options = self.route_options(model=self.model)
+        self._planned = self.plan_route(scope, options, max_tokens)
+        self._routed_chat = self.routed_chat(scope, options, max_tokens)
+        return self._routed_chat
 
-    def plan_route(self, scope: CallScope, max_tokens: int) -> dict[str, Any]:
-        """Ask the router where this task's calls go; log its explanation; keep its first candidate.
+    def route_options(self, provider: str | None = None, model: str | None = None) -> RouteOptions:
+        """The routing options of this task (``route``), restricted to ``provider`` (default ``route``'s own
+        ``provider``, if any), preferring ``model``."""
+        from supervisor_lib.routing.calls import RouteOptions
+
+        route = self.route or {}
+        return RouteOptions.from_dict({
+            "capabilities": route.get("capabilities"), "tier": route.get("tier"), "budget": route.get("budget"),
+            "team": route.get("team"), "provider": provider or route.get("provider"), "model": model,
+        })  # fmt: skip
+
+    @cached_property
+    def router(self) -> Router:
+        """The run-time router (catalogue and budgets with their overrides, shared health), one per task try."""
+        from supervisor_lib.routing.router import Router
+
+        return Router.for_runtime(self.analytics_conn_id, logger=self.log)
+
+    def routed_chat(self, scope: CallScope, options: RouteOptions, max_tokens: int) -> RoutedChat:
+        """A routed model for this task's calls (a catalogued ``model`` is preferred, as for llm tasks)."""
+        from supervisor_lib.analytics.ledger import ledger_for
+        from supervisor_lib.coding.chat import RoutedChat
+
+        if options.model not in self.router.catalog.models:  # a template or an uncatalogued model: no preference
+            options = dataclasses.replace(options, model=None)
+        return RoutedChat(
+            options=options, router=self.router, scope=scope, store=ledger_for(self.analytics_conn_id),
+            max_tokens=max_tokens, temperature=self.temperature, budget_usd=self.budget_usd, use_cache=self.cache,
+        )  # fmt: skip
+
+    def plan_route(self, scope: CallScope, options: RouteOptions, max_tokens: int) -> Candidate:
+        """Check before any work that the router can place this task now; log the plan; its first candidate.
+
+        Each call is planned again (health and budgets change); this first plan fails the task early, before a
+        workspace is made, and tells an ``auto`` reviewer which provider the author most likely uses.
 
         :raises NoRouteError: no catalogued model can serve the task (``BudgetExceededError`` when only budgets
             stand in the way, ``RetryableError`` when only open breakers do — the router's own errors).
         """
-        from supervisor_lib.routing.calls import RouteOptions
         from supervisor_lib.routing.failover import failover_steps, run_routed
         from supervisor_lib.routing.policy import RouteRequest
-        from supervisor_lib.routing.router import Router
 
-        route = self.route or {}
-        options = RouteOptions.from_dict({"capabilities": route.get("capabilities"), "tier": route.get("tier"),
-                                          "budget": route.get("budget"), "team": route.get("team")})  # fmt: skip
-        router = Router.for_runtime(self.analytics_conn_id, logger=self.log)
-        model = self.model if self.model in router.catalog.models else None  # a preference, as for llm tasks
+        model = options.model if options.model in self.router.catalog.models else None
         request = RouteRequest(
             task_type=self.task_kind, capabilities=frozenset(options.capabilities), model=model, tier=options.tier,
-            input_tokens=self.context_tokens, max_tokens=max_tokens,
-        )  # fmt: skip
+            input_tokens=0, max_tokens=max_tokens, provider=options.provider,
+        )  # fmt: skip  # the prompt is not built yet: a lower bound, so this plan never refuses what a call would take
         route_scope = options.route_scope(scope)
-        plan = router.plan(request, route_scope)
-        chosen = plan.chosen
-        if chosen is None:  # the failover loop of an empty plan logs it, records the decision and raises its error
-            run_routed(failover_steps(router, plan, route_scope), _never_called)
+        plan = self.router.plan(request, route_scope)
+        if plan.chosen is None:  # the failover loop of an empty plan logs it, records the decision and raises its error
+            run_routed(failover_steps(self.router, plan, route_scope), _never_called)
             raise AssertionError("unreachable: a plan without candidates always fails")  # pragma: no cover
         self.log.info("%s: %s", route_scope.describe(), plan.explain())
-        rejected = [f"{r.name}: [{r.rule}] {r.reason}" for r in plan.rejected]
-        self.routed = {"provider": chosen.provider, "model": chosen.model,
-                       "reasons": [f"chosen {chosen.name}: {chosen.reason}", *rejected]}  # fmt: skip
-        self._routed_conn_id = chosen.conn_id
-        return self.routed
+        return plan.chosen
+
+    @property
+    def routed(self) -> dict[str, Any] | None:
+        """``{provider, model, reasons, failovers, models}`` of a routed task's calls (``None``: not routed)."""
+        chat = getattr(self, "_routed_chat", None)
+        return chat.summary() if chat is not None else None
 
     def with_routed(self, result: dict[str, Any]) -> dict[str, Any]:
         """The result, with ``routed`` when the router chose the model."""
@@ -362,16 +395,26 @@ class CodingTaskOperator(_SupervisedTaskOperator):
         return Check(self.validate_command, float(self.validate_timeout), SandboxLimits(**(self.sandbox or {})))
 
     def _reviewer(self, scope: CallScope) -> Reviewer | None:
+        """The second model. A routed task's reviewer is routed too (budgets and breakers hold for its calls), among
+        the other provider's models when the catalogue has any."""
         if not self.reviewer_provider:
             return None
         from supervisor_lib.coding.review import Reviewer
 
         provider = self.reviewer_provider
-        if provider == "auto":  # the other provider than the author's (routed at run time)
-            author = self.routed["provider"] if self.routed is not None else self.provider
+        planned = getattr(self, "_planned", None)
+        if provider == "auto":  # the other provider than the author's (as the router planned it)
+            author = planned.provider if planned is not None else self.provider
             provider = "openai" if author == "anthropic" else "anthropic"
-        chat = self.chat(scope, provider, self.reviewer_model, self.reviewer_conn_id, REVIEW_MAX_TOKENS)
-        return Reviewer(chat, chat.label, self.task_kind, str(self.instructions))
+        if planned is None:
+            chat = self.chat(scope, provider, self.reviewer_model, self.reviewer_conn_id, REVIEW_MAX_TOKENS)
+            return Reviewer(chat, chat.label, self.task_kind, str(self.instructions))
+        if not any(model.provider == provider for model in self.router.catalog.models.values()):
+            self.log.warning("the catalogue has no %s model: the review is routed to any provider", provider)
+            provider = "auto"
+        options = self.route_options(provider, self.reviewer_model)
+        routed = self.routed_chat(scope, options, REVIEW_MAX_TOKENS)
+        return Reviewer(routed, f"routed reviewer ({provider})", self.task_kind, str(self.instructions))
 
 
 def _never_called(attempt: Any) -> dict[str, Any]:

@@ -208,3 +208,92 @@ def _store_rows(conn_id: str, dag_id: str) -> list[dict[str, Any]]:
     from supervisor_lib.analytics.store import get_store
 
     return get_store(conn_id).attempts(dag_id=dag_id)
+
+
+# -- routed coding tasks: every call of the loop (and the review) is routed --------------------------------------
+CALCULATOR = ROOT / "tests" / "fixtures" / "repos" / "calculator"
+CODING_TASK = """
+from supervisor_lib.operators.coding import CodingTaskOperator
+
+CodingTaskOperator(
+    task_id="fix", task_kind="bug_fix", repo={repo!r}, instructions="CASE-RF fix add.", provider="auto",
+    route={route!r}, validate_command="python -m pytest -q", max_tokens=2000, analytics_conn_id={conn_id!r},
+    reviewer_provider={reviewer!r},
+)
+"""
+
+
+@pytest.fixture
+def coding_env(routing_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    """``routing_env`` with two code editors — ``claude-haiku-4-5`` (economy, first) and ``gpt-5-mini``
+    (standard) — and the coding task's workspace, repo cache and artifacts under ``tmp_path``."""
+    base = yaml.safe_load((ROOT / "include" / "catalog.yaml").read_text())
+    keep = {"claude-haiku-4-5", "gpt-5-mini"}
+    override = {
+        "models": {name: None for name in base["models"] if name not in keep},
+        "routing": {"health": {"window_s": 120, "consecutive_failures": 2, "cooldown_s": 60}},
+    }
+    (tmp_path / "coding_catalog.yaml").write_text(yaml.safe_dump(override))
+    monkeypatch.setenv("SUPERVISOR_CATALOG", str(tmp_path / "coding_catalog.yaml"))
+    for name, folder in (("WORKSPACE_ROOT", "ws"), ("REPO_CACHE", "cache"), ("ARTIFACTS_ROOT", "artifacts")):
+        monkeypatch.setenv(f"SUPERVISOR_{name}", str(tmp_path / folder))
+    return routing_env
+
+
+def _coding_dag(dag_id: str, conn_id: str, route: dict[str, Any], reviewer: str | None = None) -> str:
+    task = CODING_TASK.format(repo=str(CALCULATOR), route=route, conn_id=conn_id, reviewer=reviewer)
+    return _dag(dag_id, conn_id, task)
+
+
+def test_a_routed_coding_task_fails_over_and_its_review_is_routed(
+    coding_env: dict[str, Any], dags_folder: Path
+) -> None:
+    import re
+
+    from tests.support.coding import APPROVE, GOOD_FIX
+
+    server, conn_id = coding_env["server"], coding_env["conn_id"]
+    server.add_rule(Rule(provider="anthropic", fault=OVERLOADED))
+    server.add_rule(Rule(provider="openai", match=re.compile(r"(?s)CASE-RF.*\+\s+return a \+ b"), json=APPROVE))
+    server.add_rule(Rule(provider="openai", match="CASE-RF", text=GOOD_FIX))
+    source = _coding_dag("routing_coding", conn_id, {"tier": "economy"}, reviewer="auto")
+
+    run = run_dag_file(dags_folder, "routing_coding.py", source, "routing_coding")
+    assert task_states(run) == {"fix": "success"}
+    result = xcom(run, "fix")
+    routed = result["routed"]
+    assert (routed["provider"], routed["model"]) == ("openai", "gpt-5-mini")
+    assert routed["failovers"][0]["model"] == "claude-haiku-4-5" and routed["failovers"][0]["outcome"] == "failed"
+    assert routed["models"] == ["openai/gpt-5-mini"]
+    # the author was planned on Anthropic, so the auto reviewer is routed among OpenAI's models
+    assert result["review"]["decision"] == "approve" and result["review"]["reviewer"] == "openai gpt-5-mini"
+    # the fix's first call tried the primary (its attempts), then the open breaker kept traffic away
+    assert server.count(provider="anthropic") == 3
+    assert server.count(provider="openai") == 2  # the fix and the review
+    decisions = _state(conn_id).decisions("routing_coding", run.run_id)
+    assert [(d["outcome"], d["provider"], d["failovers"]) for d in decisions] == [
+        ("success", "openai", 1),  # the author's call, after failing over
+        ("success", "openai", 0),  # the review
+    ]
+
+
+def test_a_routed_coding_task_stops_before_the_call_that_would_cross_its_budget(
+    coding_env: dict[str, Any], dags_folder: Path
+) -> None:
+    from tests.support.coding import WRONG_FIX
+
+    server, conn_id = coding_env["server"], coding_env["conn_id"]
+    # the first answer costs nearly its worst case (1,900 of 2,000 output tokens at $5/M) and fails the tests,
+    # so the loop asks again: that second call cannot fit the run's budget with the first one's spend
+    server.add_rule(Rule(match="CASE-RF", text=WRONG_FIX, usage={"input_tokens": 20, "output_tokens": 1900}))
+    limit = 0.016
+    route = {"tier": "economy", "provider": "anthropic", "budget": {"per_run_usd": limit}}
+    run = run_dag_file(dags_folder, "routing_coding_budget.py", _coding_dag("routing_coding_budget", conn_id, route),
+                       "routing_coding_budget")  # fmt: skip
+    assert task_states(run) == {"fix": "failed"}
+    assert server.count() == 1  # the second call was never sent
+    recorded = sum(row["cost_usd"] or 0 for row in _store_rows(conn_id, "routing_coding_budget"))
+    assert 0.0095 <= recorded <= limit
+    assert _state(conn_id).spent("run:routing_coding_budget:run", run.run_id) == pytest.approx(recorded)
+    outcomes = [d["outcome"] for d in _state(conn_id).decisions("routing_coding_budget", run.run_id)]
+    assert outcomes == ["success", "budget_exceeded"]
