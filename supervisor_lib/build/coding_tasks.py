@@ -52,6 +52,18 @@ def _shared(spec: WorkflowSpec, task: TaskSpec, mapped: bool) -> dict[str, Any]:
     }
 
 
+def _pooled(common: dict[str, Any], shared: dict[str, Any], task: TaskSpec, default_max_tokens: int) -> dict[str, Any]:
+    """``common`` with the pool of a mapped task (the scheduler reads it from the partial arguments, not from the
+    operator's ``__init__``, which picks the same default for a task that is not mapped)."""
+    if task.foreach is None or "pool" in common:
+        return common
+    from supervisor_lib.operators.coding import default_pool
+
+    max_tokens = shared["max_tokens"] or default_max_tokens
+    pool = default_pool(shared["task_kind"], shared["provider"], shared["route"], shared["model"], max_tokens, task.id)
+    return {**common, "pool": pool} if pool is not None else common
+
+
 def _upstreams(spec: WorkflowSpec, task: TaskSpec, *, writes_only: bool) -> list[str]:
     upstream = [spec.effective(dep) for dep in task.depends_on]
     return [dep.id for dep in upstream if (dep.writes if writes_only else dep.type in _CODING_TYPES)]
@@ -64,8 +76,9 @@ def report_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> B
 
     mapped = task.foreach is not None
     reviews = task.type is TaskType.PR_REVIEW and not (task.base_ref or task.head_ref or task.patch_file)
+    shared = _shared(spec, task, mapped)
     return base._make(
-        ReportOperator, common, mapped, **_shared(spec, task, mapped),
+        ReportOperator, _pooled(common, shared, task, ReportOperator.default_max_tokens), mapped, **shared,
         base_ref=task.base_ref, head_ref=task.head_ref, patch_file=task.patch_file,
         issue=base._templated(task.issue, mapped), issue_file=task.issue_file,
         review_upstreams=_upstreams(spec, task, writes_only=True) if reviews else [],
@@ -97,7 +110,7 @@ def coding_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> B
     shared = _shared(spec, task, mapped)
     check = task.validation
     return base._make(
-        CodingTaskOperator, common, mapped, **shared,
+        CodingTaskOperator, _pooled(common, shared, task, CodingTaskOperator.default_max_tokens), mapped, **shared,
         validate_command=check.command if check else None, validate_timeout=check.timeout if check else 300.0,
         max_iterations=task.max_iterations or 3, keep_workspace=str(task.keep_workspace or "on_failure"),
         reviewer_provider=_reviewer_provider(task.reviewer, task, shared["provider"]),

@@ -70,6 +70,11 @@ def llm_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> Base
             common = {**common, "pool": first_choice_pool(_options(route, task), {**call, "task_id": task.id})}
         return _make(RoutedOperator, common, mapped, **call, **route)
     operator = AnthropicOperator if resolve_provider(task) == "anthropic" else OpenAIOperator
+    if mapped and "pool" not in common:  # the scheduler reads a mapped task's pool from its partial arguments
+        from supervisor_lib.routing.catalog import provider_pool
+
+        if (pool := provider_pool(operator.hook_class.provider)) is not None:
+            common = {**common, "pool": pool}
     return _make(operator, common, mapped, **call)
 
 

@@ -6,6 +6,11 @@ second copy. Loading and validation are pure; :func:`apply_settings` is the only
 String values may reference the environment explicitly as ``${NAME}`` or ``${NAME:-default}``; nothing else
 is expanded, so a literal ``$`` elsewhere stays as written. A reference to an unset variable with no default
 is an error that names the file, the entry and the variable.
+
+Pools are sized from the provider catalogue (``include/catalog.yaml``, see :mod:`supervisor_lib.routing.catalog`):
+a pool entry without ``pool_slot`` takes the ``pool_slots`` of the provider whose ``pool`` it names, and every
+catalogued provider pool the file does not list is created too, since operators queue in their provider's pool
+by default and Airflow never schedules a task whose pool does not exist.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from supervisor_lib.routing.catalog import Catalog, CatalogError, load_catalog
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -96,8 +103,17 @@ def expand_env(value: Any, env: Mapping[str, str], where: str) -> Any:
     return _ENV_REF.sub(_sub, value)
 
 
-def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
-    """Load and validate ``airflow_settings.yaml``; raise :class:`SettingsError` saying where a problem is."""
+def load_settings(path: str | Path, env: Mapping[str, str] | None = None, catalog: Catalog | None = None) -> Settings:
+    """Load and validate ``airflow_settings.yaml``; raise :class:`SettingsError` saying where a problem is.
+
+    A pool entry without ``pool_slot`` is sized from the catalogue; an explicit ``pool_slot`` wins over it. The
+    catalogue's provider pools the file does not list are added (``include_deferred``: a deferred call holds its
+    slot while the triggerer waits on the model).
+
+    :param env: what ``${NAME}`` references expand from; default the process environment.
+    :param catalog: the provider catalogue; default :func:`~supervisor_lib.routing.catalog.load_catalog` (the file,
+        with the override ``$SUPERVISOR_CATALOG`` of the process environment names; never an Airflow Variable).
+    """
     path = Path(path)
     env = os.environ if env is None else env
     try:
@@ -105,16 +121,22 @@ def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Set
     except yaml.YAMLError as exc:
         raise SettingsError(f"{path}: invalid YAML: {exc}") from exc
     section = raw.get("airflow") if isinstance(raw, dict) else None
-    if section is None:
-        return Settings([], [], {})
-    if not isinstance(section, dict):
+    if section is not None and not isinstance(section, dict):
         raise SettingsError(f"{path}: 'airflow' must be a mapping with connections, pools and variables")
+    section = section or {}
     where = f"{path}: airflow"
     return Settings(
         connections=[_connection(c, env, f"{where}.connections[{i}]") for i, c in _items(section, "connections", path)],
-        pools=[_pool(p, f"{where}.pools[{i}]") for i, p in _items(section, "pools", path)],
+        pools=_pools(section, path, catalog if catalog is not None else _catalog(path)),
         variables=dict(_variable(v, env, f"{where}.variables[{i}]") for i, v in _items(section, "variables", path)),
     )
+
+
+def _catalog(path: Path) -> Catalog:
+    try:
+        return load_catalog()
+    except CatalogError as exc:
+        raise SettingsError(f"{path}: pools are sized from the provider catalogue, which is invalid: {exc}") from exc
 
 
 def _items(section: dict[str, Any], key: str, path: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -167,13 +189,35 @@ def _connection(entry: dict[str, Any], env: Mapping[str, str], where: str) -> Co
     )
 
 
-def _pool(entry: dict[str, Any], where: str) -> PoolSetting:
-    _check_keys(entry, _POOL_KEYS, ("pool_name", "pool_slot"), where)
-    slots = entry["pool_slot"]
+def _pools(section: dict[str, Any], path: Path, catalog: Catalog) -> list[PoolSetting]:
+    """The file's pools, then every catalogued provider pool it does not list."""
+    sizes = {provider.pool: provider.pool_slots for provider in catalog.providers.values()}
+    where = f"{path}: airflow.pools"
+    pools = [_pool(p, f"{where}[{i}]", sizes, catalog.source) for i, p in _items(section, "pools", path)]
+    listed = {pool.name for pool in pools}
+    for provider in catalog.providers.values():
+        if provider.pool not in listed:
+            listed.add(provider.pool)
+            description = f"Concurrent {provider.name} calls (sized from {catalog.source})"
+            pools.append(PoolSetting(provider.pool, provider.pool_slots, description, include_deferred=True))
+    return pools
+
+
+def _pool(entry: dict[str, Any], where: str, sizes: Mapping[str, int], source: str) -> PoolSetting:
+    _check_keys(entry, _POOL_KEYS, ("pool_name",), where)
+    name = str(entry["pool_name"])
+    slots = entry.get("pool_slot")
+    if slots is None:
+        if name not in sizes:
+            raise SettingsError(
+                f"{where}: no pool_slot, and no provider in {source} has pool {name!r} (catalogued pools: "
+                f"{', '.join(sorted(sizes)) or 'none'}); give pool_slot, or make it a provider's pool in the catalogue"
+            )
+        slots = sizes[name]
     if not isinstance(slots, int) or isinstance(slots, bool) or slots < 0:
         raise SettingsError(f"{where}.pool_slot: must be a non-negative integer, got {slots!r}")
     return PoolSetting(
-        name=str(entry["pool_name"]),
+        name=name,
         slots=slots,
         description=str(entry.get("pool_description") or ""),
         include_deferred=bool(entry.get("include_deferred", False)),

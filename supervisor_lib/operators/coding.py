@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from supervisor_lib.routing.policy import Candidate
     from supervisor_lib.routing.router import Router
 
-__all__ = ["CodingTaskOperator", "ReportOperator"]
+__all__ = ["CodingTaskOperator", "ReportOperator", "default_pool"]
 
 #: the prompt's context budget in estimated tokens (supervisor_lib.coding.jobs.DEFAULT_CONTEXT_TOKENS)
 CONTEXT_TOKENS = 12000
@@ -64,6 +64,9 @@ class _SupervisedTaskOperator(BaseOperator):
     :param context_tokens: the budget of the repository context in the prompt (estimated tokens).
     :param spec_file: the spec file the task comes from (to find the project root).
     :param analytics_conn_id: the analytics store; default ``supervisor_analytics``.
+
+    Without a ``pool``, the task queues in its provider's pool (a routed task: its first choice's), as llm tasks do:
+    see :func:`default_pool`.
     """
 
     template_fields: Sequence[str] = ("instructions", "system", "when")
@@ -94,6 +97,9 @@ class _SupervisedTaskOperator(BaseOperator):
         route: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        if kwargs.get("pool") is None:  # queue with the provider's other calls instead of in default_pool
+            kwargs["pool"] = default_pool(task_kind, provider, route, model, max_tokens or self.default_max_tokens,
+                                          str(kwargs.get("task_id")))  # fmt: skip
         super().__init__(**kwargs)
         self.route = dict(route) if route is not None else None
         self.task_kind, self.repo, self.instructions, self.ref = task_kind, repo, instructions, ref
@@ -415,6 +421,26 @@ class CodingTaskOperator(_SupervisedTaskOperator):
         options = self.route_options(provider, self.reviewer_model)
         routed = self.routed_chat(scope, options, REVIEW_MAX_TOKENS)
         return Reviewer(routed, f"routed reviewer ({provider})", self.task_kind, str(self.instructions))
+
+
+def default_pool(
+    task_kind: str, provider: str, route: Mapping[str, Any] | None, model: str | None, max_tokens: int, task_id: str
+) -> str | None:
+    """The pool a coding task queues in when it names none: its provider's (catalogue ``providers.<name>.pool``);
+    a routed task's, that of the model it would choose first (file catalogue, at parse time).
+
+    :raises ValueError: a routed task no catalogued model can serve (an import error at parse time).
+    """
+    from supervisor_lib.routing.catalog import provider_pool
+
+    if route is None:
+        return provider_pool(provider)
+    from supervisor_lib.operators.routed import first_choice_pool
+    from supervisor_lib.routing.calls import RouteOptions
+
+    options = RouteOptions(tuple(route.get("capabilities") or ()), route.get("tier"), route.get("provider"), model)
+    call = {"task_kind": task_kind, "max_tokens": max_tokens, "output_schema": True, "task_id": task_id}
+    return first_choice_pool(options, call)
 
 
 def _never_called(attempt: Any) -> dict[str, Any]:

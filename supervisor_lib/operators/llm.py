@@ -24,6 +24,7 @@ from supervisor_lib.providers.base import BaseLLMHook
 from supervisor_lib.providers.openai import OpenAIHook
 from supervisor_lib.providers.policy import AttemptPolicy
 from supervisor_lib.providers.types import LLMRequest
+from supervisor_lib.routing.catalog import provider_pool
 
 if TYPE_CHECKING:
     from supervisor_lib.providers.calls import CallScope
@@ -61,6 +62,10 @@ class BaseLLMOperator(BaseOperator):
         templates read XComs, and mapped tasks (whose templates need the item), start on a worker instead, render
         there and defer; the trigger still ends them.
     :param item: the current item of a ``foreach`` (mapped) task, ``{{ item }}`` in spec templates.
+
+    Without a ``pool``, the task queues in its provider's pool from the catalogue (``include/catalog.yaml``), which
+    the settings step creates; a mapped task (``.partial()``) must be given its pool, since the scheduler reads it
+    from the partial arguments: :func:`~supervisor_lib.routing.catalog.provider_pool` names it.
     """
 
     hook_class: ClassVar[type[BaseLLMHook]]
@@ -109,6 +114,8 @@ class BaseLLMOperator(BaseOperator):
         item: Any = None,
         **kwargs: Any,
     ) -> None:
+        if kwargs.get("pool") is None:  # queue with the provider's other calls instead of in default_pool
+            kwargs["pool"] = provider_pool(self.hook_class.provider)
         super().__init__(**kwargs)
         if (prompt is None) == (messages is None):
             raise ValueError(f"{type(self).__name__}({self.task_id!r}): give exactly one of prompt or messages")

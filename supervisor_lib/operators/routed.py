@@ -53,8 +53,8 @@ class RoutedOperator(BaseLLMOperator):
 
         route = RouteOptions(tuple(capabilities), tier, provider, kwargs.get("model"), dict(budget or {}) or None, team)
         first = first_choice_pool(route, kwargs)
-        if first is not None:
-            kwargs.setdefault("pool", first)
+        if kwargs.get("pool") is None:
+            kwargs["pool"] = first
         self._route_options = route  # before super().__init__: trigger_kwargs() reads it from there
         super().__init__(**kwargs)
 

@@ -131,6 +131,17 @@ def load_catalog(path: str | os.PathLike[str] | None = None, *, runtime: bool = 
     return _parse_cached(str(base), base_text, found, _prices_token())
 
 
+def provider_pool(provider: str) -> str | None:
+    """The Airflow pool ``provider``'s calls queue in; ``None`` when the catalogue does not list the provider.
+
+    Read from the file catalogue (with ``$SUPERVISOR_CATALOG``, never the Variable), so operators may ask while a
+    DAG is parsed; cheap, since :func:`load_catalog` parses each content once. The settings step
+    (:mod:`supervisor_lib.local.settings`) creates every catalogued pool, so a task queued in one is scheduled.
+    """
+    entry = load_catalog().providers.get(provider)
+    return entry.pool if entry is not None else None
+
+
 _texts: dict[Path, tuple[tuple[int, int], str]] = {}
 
 

@@ -74,6 +74,24 @@ def test_llm_tasks_become_provider_operators_and_foreach_maps() -> None:
     assert publish.trigger_rule == "none_failed_min_one_success"
 
 
+def test_provider_tasks_queue_in_their_providers_pool_mapped_or_not() -> None:
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    spec = WorkflowSpec(
+        dag_id="pools",
+        tasks=[
+            {"id": "one", "type": "llm", "prompt": "p", "provider": "anthropic"},
+            {"id": "many", "type": "llm", "prompt": "p {{ item }}", "provider": "openai", "foreach": ["x", "y"]},
+            {"id": "mine", "type": "llm", "prompt": "p", "provider": "openai", "foreach": ["x"], "pool": "mine"},
+        ],
+    )
+    dag = build_dag(spec)
+    assert dag.get_task("one").pool == "anthropic"
+    many = dag.get_task("many")  # the scheduler reads a mapped task's pool from its partial arguments
+    assert isinstance(many, MappedOperator) and many.partial_kwargs["pool"] == "openai" and many.pool == "openai"
+    assert dag.get_task("mine").pool == "mine"  # the spec's pool wins
+
+
 def test_params_carry_json_schema() -> None:
     dag = build_dag(SPECS / "release_notes.yaml")
     version = dag.params.get_param("version")

@@ -96,3 +96,25 @@ def test_auto_coding_tasks_are_routed_at_run_time() -> None:
     assert audit.provider == "auto" and audit.route["capabilities"] == ("long_context",)  # type: ignore[attr-defined]
     assert (pinned.provider, pinned.route, pinned.reviewer_provider) == ("openai", None, "anthropic")  # type: ignore[attr-defined]
     assert (custom.provider, custom.route) == ("anthropic", None)  # type: ignore[attr-defined]
+
+
+def test_coding_tasks_queue_in_their_providers_pool() -> None:
+    spec = WorkflowSpec(
+        dag_id="coding_pools",
+        repo="https://example.com/org/repo.git",
+        tasks=[
+            {"id": "pinned", "type": "bug_fix", "instructions": "Fix it.", "provider": "anthropic"},
+            {"id": "routed", "type": "bug_fix", "instructions": "Fix it."},  # standard code editor: gpt-5-mini
+            {"id": "premium", "type": "code_analysis", "tier": "premium"},  # premium long_context: gpt-5
+            {"id": "own", "type": "bug_fix", "instructions": "Fix it.", "provider": "openai", "pool": "mine"},
+            {"id": "each", "type": "code_analysis", "provider": "anthropic", "foreach": ["a", "b"]},
+        ],
+    )
+    dag = build_dag(spec)
+    pools = {task: dag.get_task(task).pool for task in ("pinned", "routed", "premium", "own")}
+    assert pools == {"pinned": "anthropic", "routed": "openai", "premium": "openai", "own": "mine"}
+    # a mapped task's pool is read from its partial arguments by the scheduler
+    assert dag.get_task("each").partial_kwargs["pool"] == "anthropic"  # type: ignore[attr-defined]
+    # a DAG-file author gets the same default, and an explicit pool wins
+    assert CodingTaskOperator(task_id="c", task_kind="bug_fix", repo="r", provider="openai").pool == "openai"
+    assert ReportOperator(task_id="r", task_kind="code_analysis", repo="r", pool="slow").pool == "slow"

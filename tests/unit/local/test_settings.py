@@ -7,8 +7,16 @@ from pathlib import Path
 import pytest
 
 from supervisor_lib.local.settings import SettingsError, apply_settings, expand_env, load_settings
+from supervisor_lib.providers.pricing import load_prices
+from supervisor_lib.routing.catalog import Catalog, load_catalog, parse_catalog
 
 ROOT = Path(__file__).resolve().parents[3]
+
+
+def _catalog(**pools: int) -> Catalog:
+    """A catalogue whose providers (named like their pools) have these pool sizes, and no models."""
+    providers = {name: {"pool": name, "pool_slots": slots} for name, slots in pools.items()}
+    return parse_catalog({"tiers": ["standard"], "providers": providers}, "cat.yaml", load_prices())
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -32,6 +40,43 @@ def test_project_settings_load_with_and_without_keys() -> None:
     conns = {c.conn_id: c for c in keyed.connections}
     assert conns["anthropic_default"].password == "k1"
     assert conns["openai_default"].host == "http://127.0.0.1:9/v1"
+
+
+def test_project_pools_are_sized_from_the_catalogue() -> None:
+    catalog = load_catalog()
+    pools = {pool.name: pool for pool in load_settings(ROOT / "airflow_settings.yaml", env={}).pools}
+    assert set(pools) == {provider.pool for provider in catalog.providers.values()}
+    for provider in catalog.providers.values():
+        assert pools[provider.pool].slots == provider.pool_slots, provider
+        assert pools[provider.pool].include_deferred, "a deferred call must keep holding its pool slot"
+
+
+def test_an_explicit_pool_slot_wins_and_unlisted_catalogue_pools_are_added(tmp_path: Path) -> None:
+    text = "airflow:\n  pools:\n    - {pool_name: anthropic, pool_slot: 2}\n"
+    text += "    - {pool_name: openai, pool_description: o}\n"
+    pools = load_settings(_write(tmp_path, text), env={}, catalog=_catalog(anthropic=8, openai=6, mistral=3)).pools
+    assert [(p.name, p.slots, p.description, p.include_deferred) for p in pools] == [
+        ("anthropic", 2, "", False),
+        ("openai", 6, "o", False),
+        ("mistral", 3, "Concurrent mistral calls (sized from cat.yaml)", True),
+    ]
+    assert [p.name for p in load_settings(_write(tmp_path, "{}\n"), env={}, catalog=_catalog(a=1)).pools] == ["a"]
+
+
+def test_a_pool_without_slot_that_no_provider_names_says_where(tmp_path: Path) -> None:
+    path = _write(tmp_path, "airflow:\n  pools:\n    - {pool_name: openai}\n    - {pool_name: mine}\n")
+    with pytest.raises(SettingsError) as raised:
+        load_settings(path, env={}, catalog=_catalog(openai=8))
+    assert str(raised.value) == (
+        f"{path}: airflow.pools[1]: no pool_slot, and no provider in cat.yaml has pool 'mine' (catalogued pools: "
+        "openai); give pool_slot, or make it a provider's pool in the catalogue"
+    )
+
+
+def test_an_unreadable_catalogue_is_a_settings_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPERVISOR_CATALOG", str(tmp_path / "missing.yaml"))
+    with pytest.raises(SettingsError, match=r"sized from the provider catalogue, which is invalid: .*missing\.yaml"):
+        load_settings(ROOT / "airflow_settings.yaml", env={})
 
 
 def test_password_is_not_in_repr() -> None:
@@ -83,7 +128,7 @@ def test_apply_is_idempotent_and_updates(airflow_db: object, tmp_path: Path) -> 
     path = _write(tmp_path, text)
     assert apply_settings(load_settings(path, env={"H": "http://a", "V": "one"})) == {
         "connections": 1,
-        "pools": 1,
+        "pools": 1 + len(load_catalog().providers),  # t_pool, and the catalogue's provider pools
         "variables": 1,
     }
     apply_settings(load_settings(path, env={"H": "http://b", "V": "two"}))
@@ -94,3 +139,25 @@ def test_apply_is_idempotent_and_updates(airflow_db: object, tmp_path: Path) -> 
         assert conns[0].extra_dejson == {"default_model": "m"}
         assert session.query(Pool).filter(Pool.pool == "t_pool").one().slots == 3
     assert Variable.get("t_var") == "two"
+
+
+@pytest.mark.slow
+def test_a_catalogue_override_resizes_the_applied_pool(
+    airflow_db: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.models import Pool
+    from airflow.utils.session import create_session
+
+    path = _write(tmp_path, "airflow:\n  pools:\n    - {pool_name: openai, include_deferred: true}\n")
+    override = tmp_path / "catalog.yaml"
+    monkeypatch.setenv("SUPERVISOR_CATALOG", str(override))
+    for slots in (3, 12):  # different lengths: the catalogue re-reads a file whose size or mtime changed
+        override.write_text(f"providers:\n  openai: {{pool_slots: {slots}}}\n")
+        apply_settings(load_settings(path, env={}))
+        with create_session() as session:
+            pool = session.query(Pool).filter(Pool.pool == "openai").one()
+            assert (pool.slots, pool.include_deferred) == (slots, True)
+            anthropic = session.query(Pool).filter(Pool.pool == "anthropic").one()  # not in the file: added
+            assert anthropic.include_deferred and anthropic.slots == load_catalog().providers["anthropic"].pool_slots
+    monkeypatch.delenv("SUPERVISOR_CATALOG")
+    apply_settings(load_settings(path, env={}))  # the shared test DB keeps the shipped sizes

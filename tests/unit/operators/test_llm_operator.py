@@ -1,12 +1,15 @@
-"""Operator construction decisions: where a deferrable task starts, argument checks, the request it builds."""
+"""Operator construction decisions: where a deferrable task starts, its pool, argument checks, the request it builds."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pendulum
 import pytest
 from airflow.sdk import DAG, Param
 
 from supervisor_lib import AnthropicOperator, OpenAIOperator
+from supervisor_lib.operators import llm
 
 
 def _dag(**params: Param) -> DAG:
@@ -52,3 +55,18 @@ def test_sync_task_never_starts_in_the_triggerer() -> None:
 def test_bad_arguments_say_which_task(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=rf"AnthropicOperator\('t'\): {message}"):
         AnthropicOperator(task_id="t", model="m", **kwargs)  # type: ignore[arg-type]
+
+
+def test_provider_operators_queue_in_their_providers_pool() -> None:
+    assert AnthropicOperator(task_id="a", prompt="x").pool == "anthropic"
+    assert OpenAIOperator(task_id="o", prompt="x").pool == "openai"
+    assert AnthropicOperator(task_id="p", prompt="x", pool="mine").pool == "mine"  # an explicit pool wins
+
+
+def test_the_pool_comes_from_the_file_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    override = tmp_path / "catalog.yaml"
+    override.write_text("providers:\n  anthropic: {pool: claude_calls}\n")
+    monkeypatch.setenv("SUPERVISOR_CATALOG", str(override))
+    assert AnthropicOperator(task_id="a", prompt="x").pool == "claude_calls"
+    monkeypatch.setattr(llm, "provider_pool", lambda provider: None)  # a provider the catalogue does not list
+    assert AnthropicOperator(task_id="b", prompt="x").pool == "default_pool"

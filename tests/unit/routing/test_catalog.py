@@ -16,6 +16,7 @@ from supervisor_lib.routing.catalog import (
     load_catalog,
     merge,
     parse_catalog,
+    provider_pool,
 )
 from tests.unit.routing.conftest import CATALOG
 
@@ -34,13 +35,21 @@ def test_the_shipped_catalogue_is_complete() -> None:
     assert catalog.required("unknown_type", ["vision"]) == {"vision"}
 
 
-def test_airflow_settings_pools_are_sized_from_the_catalogue() -> None:
-    catalog = load_catalog(ROOT / "include" / "catalog.yaml")
+def test_airflow_settings_leaves_the_provider_pool_sizes_to_the_catalogue() -> None:
+    """The pools are sized by the catalogue alone (tests/unit/local/test_settings.py checks what gets applied)."""
     settings = yaml.safe_load((ROOT / "airflow_settings.yaml").read_text())
     pools = {pool["pool_name"]: pool for pool in settings["airflow"]["pools"]}
-    for provider in catalog.providers.values():
-        assert pools[provider.pool]["pool_slot"] == provider.pool_slots, provider
-        assert pools[provider.pool].get("include_deferred") is True, "deferred calls must hold their pool slot"
+    for provider in load_catalog(ROOT / "include" / "catalog.yaml").providers.values():
+        assert "pool_slot" not in pools.get(provider.pool, {}), f"size {provider.pool} in include/catalog.yaml"
+
+
+def test_provider_pool_follows_the_file_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert [provider_pool(name) for name in ("anthropic", "openai", "mistral")] == ["anthropic", "openai", None]
+    override = tmp_path / "mine.yaml"
+    override.write_text("providers:\n  openai: {pool: openai_slow}\n")
+    monkeypatch.setenv("SUPERVISOR_CATALOG", str(override))
+    monkeypatch.setenv("AIRFLOW_VAR_SUPERVISOR_CATALOG", "providers: {anthropic: {pool: from_variable}}")
+    assert (provider_pool("openai"), provider_pool("anthropic")) == ("openai_slow", "anthropic")  # no Variable
 
 
 def test_an_override_file_is_merged_key_by_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
