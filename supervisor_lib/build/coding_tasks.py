@@ -49,6 +49,7 @@ def _shared(spec: WorkflowSpec, task: TaskSpec, mapped: bool) -> dict[str, Any]:
         "cache": task.cache is not False,
         "when": task.when,
         "spec_file": spec.source_path,
+        **(base.budget_kwargs(spec) if route is None else {}),  # a routed task carries them in `route`
     }
 
 

@@ -69,6 +69,7 @@ def llm_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> Base
         if mapped and "pool" not in common:  # a mapped operator is built at run time: pick its pool now
             common = {**common, "pool": first_choice_pool(_options(route, task), {**call, "task_id": task.id})}
         return _make(RoutedOperator, common, mapped, **call, **route)
+    call.update(budget_kwargs(spec))  # the task's own model, under the DAG's budgets
     operator = AnthropicOperator if resolve_provider(task) == "anthropic" else OpenAIOperator
     if mapped and "pool" not in common:  # the scheduler reads a mapped task's pool from its partial arguments
         from supervisor_lib.routing.catalog import provider_pool
@@ -88,6 +89,13 @@ def route_kwargs(spec: WorkflowSpec, task: TaskSpec) -> dict[str, Any] | None:
     budget = spec.budget.declaration() if spec.budget else None
     return {"capabilities": tuple(task.capabilities or ()), "tier": task.tier, "budget": budget,
             "team": spec.budget.team if spec.budget else None}  # fmt: skip
+
+
+def budget_kwargs(spec: WorkflowSpec) -> dict[str, Any]:
+    """``budget`` and ``team`` of a task that is not routed: the spec's ``budget:`` block still holds for its calls."""
+    if spec.budget is None:
+        return {}
+    return {"budget": spec.budget.declaration(), "team": spec.budget.team}
 
 
 def _options(route: dict[str, Any], task: TaskSpec) -> Any:

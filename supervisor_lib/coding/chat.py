@@ -187,7 +187,8 @@ class RoutedChat:
     what it spent — :class:`~supervisor_lib.routing.calls.RoutedCall`, as for an llm task.
 
     The conversation stays with the model that answered last (it is the preferred model of the next plan), so a
-    coding loop changes model only when that model fails over or a breaker or budget rules it out.
+    coding loop changes model only when that model fails over or a breaker or budget rules it out. With pinned
+    options (a task that names its provider) nothing is routed: each call only reserves against the budgets.
 
     :param options: the routing options (:class:`~supervisor_lib.routing.calls.RouteOptions`).
     :param router: the router (:meth:`~supervisor_lib.routing.router.Router.for_runtime`).
@@ -246,6 +247,8 @@ class RoutedChat:
             self.policy or AttemptPolicy(), self.budget_usd, self.use_cache,
         )  # fmt: skip
         result = call.run(self.router)
+        if "routed" not in result:  # a pinned call (the task's own model, under its budgets): nothing was routed
+            return Answer.from_result(result)
         routed = result["routed"]
         self.failovers.extend(routed["failovers"])
         name = f"{routed['provider']}/{routed['model']}"

@@ -64,6 +64,9 @@ class _SupervisedTaskOperator(BaseOperator):
     :param context_tokens: the budget of the repository context in the prompt (estimated tokens).
     :param spec_file: the spec file the task comes from (to find the project root).
     :param analytics_conn_id: the analytics store; default ``supervisor_analytics``.
+    :param budget: the DAG's spend limits across runs (a spec's ``budget:`` block; see ``docs/routing.md``). With
+        it, or a global budget that applies, every model call reserves its worst case against each limit first.
+    :param team: the team this task's spend counts for (default: the budget's ``team``).
 
     Without a ``pool``, the task queues in its provider's pool (a routed task: its first choice's), as llm tasks do:
     see :func:`default_pool`.
@@ -95,6 +98,8 @@ class _SupervisedTaskOperator(BaseOperator):
         spec_file: str | None = None,
         analytics_conn_id: str | None = None,
         route: Mapping[str, Any] | None = None,
+        budget: Mapping[str, Any] | None = None,
+        team: str | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("pool") is None:  # queue with the provider's other calls instead of in default_pool
@@ -102,6 +107,7 @@ class _SupervisedTaskOperator(BaseOperator):
                                           str(kwargs.get("task_id")))  # fmt: skip
         super().__init__(**kwargs)
         self.route = dict(route) if route is not None else None
+        self.budget, self.team = (dict(budget) if budget else None), team
         self.task_kind, self.repo, self.instructions, self.ref = task_kind, repo, instructions, ref
         self.paths = list(paths) if paths is not None else None
         self.provider, self.model, self.conn_id = provider, model, conn_id
@@ -118,11 +124,20 @@ class _SupervisedTaskOperator(BaseOperator):
 
     def chat(
         self, scope: CallScope, provider: str, model: str | None, conn_id: str | None, max_tokens: int
-    ) -> ModelChat:
-        """A model for this task's calls, through the call runner and the analytics ledger."""
+    ) -> ModelChat | RoutedChat:
+        """A model for this task's calls, through the call runner and the analytics ledger; when a budget applies
+        (``budget``, or a global one), each call first reserves its worst case against it."""
         from supervisor_lib.analytics.ledger import ledger_for
-        from supervisor_lib.coding.chat import ModelChat
+        from supervisor_lib.coding.chat import ModelChat, RoutedChat
+        from supervisor_lib.routing.calls import RouteOptions, budget_router
 
+        options = RouteOptions.pinned_to(provider, model, conn_id, self.budget, self.team)
+        router = budget_router(options, scope, self.analytics_conn_id, self.log)
+        if router is not None:
+            return RoutedChat(
+                options=options, router=router, scope=scope, store=ledger_for(self.analytics_conn_id),
+                max_tokens=max_tokens, temperature=self.temperature, budget_usd=self.budget_usd, use_cache=self.cache,
+            )  # fmt: skip
         return ModelChat(
             provider=provider,
             scope=scope,
@@ -153,8 +168,9 @@ class _SupervisedTaskOperator(BaseOperator):
 
         route = self.route or {}
         return RouteOptions.from_dict({
-            "capabilities": route.get("capabilities"), "tier": route.get("tier"), "budget": route.get("budget"),
-            "team": route.get("team"), "provider": provider or route.get("provider"), "model": model,
+            "capabilities": route.get("capabilities"), "tier": route.get("tier"),
+            "budget": route.get("budget") or self.budget, "team": route.get("team") or self.team,
+            "provider": provider or route.get("provider"), "model": model,
         })  # fmt: skip
 
     @cached_property

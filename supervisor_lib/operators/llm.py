@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,6 +28,7 @@ from supervisor_lib.routing.catalog import provider_pool
 
 if TYPE_CHECKING:
     from supervisor_lib.providers.calls import CallScope
+    from supervisor_lib.routing.calls import RouteOptions
 
 TRIGGER_CLASSPATH = "supervisor_lib.triggers.llm.LLMCallTrigger"
 ANALYTICS_CONN_ID = "supervisor_analytics"
@@ -50,6 +51,11 @@ class BaseLLMOperator(BaseOperator):
     :param output_schema: a JSON schema: the provider's native structured output is requested, the answer is
         validated, and an invalid answer is retried once with the validation error before the task fails.
     :param budget_usd: the most this task may spend, all tries together; a call that could exceed it is not sent.
+    :param budget: the DAG's spend limits across runs (a spec's ``budget:`` block: ``per_run_usd``,
+        ``per_day_usd``, ``per_month_usd``, ``per_provider_day_usd``, ``team``, ``per_team_month_usd``). With it,
+        or with a global budget (``supervisor_budgets``) that applies, the call's worst case is reserved against
+        every such limit before it is sent, atomically across workers, and settled after (``docs/routing.md``).
+    :param team: the team this task's spend counts for (default: the budget's ``team``).
     :param deferrable: wait for the model in the triggerer; default ``[operators] default_deferrable``.
     :param cache: re-use a response already paid for in this DAG run (retries, cleared tasks); default on.
     :param prompt_cache: mark the system prompt as cacheable at the provider; default on.
@@ -112,8 +118,11 @@ class BaseLLMOperator(BaseOperator):
         analytics_conn_id: str = ANALYTICS_CONN_ID,
         start_in_triggerer: bool = True,
         item: Any = None,
+        budget: Mapping[str, Any] | None = None,
+        team: str | None = None,
         **kwargs: Any,
     ) -> None:
+        self.budget, self.team = (dict(budget) if budget else None), team  # trigger_kwargs() reads them
         if kwargs.get("pool") is None:  # queue with the provider's other calls instead of in default_pool
             kwargs["pool"] = provider_pool(self.hook_class.provider)
         super().__init__(**kwargs)
@@ -158,7 +167,14 @@ class BaseLLMOperator(BaseOperator):
             "policy": dataclasses.asdict(self.attempt_policy),
             "analytics_conn_id": self.analytics_conn_id,
             "end_from_trigger": end_from_trigger,
+            "route": self.pinned_options(self.model).to_dict(),
         }
+
+    def pinned_options(self, model: str | None) -> RouteOptions:
+        """This task's own provider and model, under its budgets (checked only when a budget applies)."""
+        from supervisor_lib.routing.calls import RouteOptions
+
+        return RouteOptions.pinned_to(self.hook_class.provider, model, self.conn_id, self.budget, self.team)
 
     @cached_property
     def hook(self) -> BaseLLMHook:
@@ -174,24 +190,25 @@ class BaseLLMOperator(BaseOperator):
         if self.deferrable:  # started on a worker after all (e.g. dag.test()): defer from here
             from supervisor_lib.triggers.llm import LLMCallTrigger
 
-            scope = dataclasses.asdict(self.call_scope(context, deferred=True))
+            deferred = dataclasses.asdict(self.call_scope(context, deferred=True))
             # The trigger ends the task itself (no second worker start); dag.test() replays only an event's
             # payload into the worker, so there the result comes back through execute_complete instead.
             kwargs = self.trigger_kwargs(end_from_trigger=not _in_dag_test())
-            self.defer(trigger=LLMCallTrigger(**kwargs, scope=scope), method_name="execute_complete")
+            self.defer(trigger=LLMCallTrigger(**kwargs, scope=deferred), method_name="execute_complete")
         from supervisor_lib.analytics.ledger import ledger_for
         from supervisor_lib.providers.calls import CallRunner, result_summary
+        from supervisor_lib.routing.calls import RoutedCall, budget_router
 
-        runner = CallRunner(
-            hook_class=self.hook_class,
-            config=self.hook.config,
-            store=ledger_for(self.analytics_conn_id),
-            scope=self.call_scope(context),
-            policy=self.attempt_policy,
-            budget_usd=self.budget_usd,
-            use_cache=self.cache,
-        )
-        result = runner.run(self.build_request(), self.hook.client)
+        request, scope, store = self.build_request(), self.call_scope(context), ledger_for(self.analytics_conn_id)
+        options = self.pinned_options(request.model)
+        router = budget_router(options, scope, self.analytics_conn_id, self.log)
+        if router is not None:  # a budget applies: reserve the worst case first, settle after
+            call = RoutedCall(options, request, scope, store, self.attempt_policy, self.budget_usd, self.cache)
+            result = call.run(router)
+        else:
+            runner = CallRunner(self.hook_class, self.hook.config, scope, store, self.attempt_policy,
+                                self.budget_usd, self.cache)  # fmt: skip
+            result = runner.run(request, self.hook.client)
         self.log.info("%s", result_summary(result))
         return result
 

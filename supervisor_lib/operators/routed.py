@@ -56,7 +56,7 @@ class RoutedOperator(BaseLLMOperator):
         if kwargs.get("pool") is None:
             kwargs["pool"] = first
         self._route_options = route  # before super().__init__: trigger_kwargs() reads it from there
-        super().__init__(**kwargs)
+        super().__init__(budget=budget, team=team, **kwargs)
 
     def trigger_kwargs(self, *, end_from_trigger: bool) -> dict[str, Any]:
         """:class:`BaseLLMOperator`'s, plus the routing options (the trigger routes when they are present)."""

@@ -53,6 +53,17 @@ class RouteOptions:
     model: str | None = None
     budget: Mapping[str, Any] | None = None
     team: str | None = None
+    #: not routed: ``provider`` and ``model`` (default: the connection's ``default_model``) are the task's own, and
+    #: only the budgets are checked (see :func:`~supervisor_lib.routing.policy.pinned_plan`)
+    pinned: bool = False
+    #: the connection of a pinned call (routed calls use the catalogue's)
+    conn_id: str | None = None
+
+    @classmethod
+    def pinned_to(cls, provider: str, model: str | None, conn_id: str | None, budget: Mapping[str, Any] | None,
+                  team: str | None = None) -> RouteOptions:  # fmt: skip
+        """The options of a call to the task's own provider and model under the budgets (no routing)."""
+        return cls(provider=provider, model=model, budget=budget, team=team, pinned=True, conn_id=conn_id)
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "capabilities": list(self.capabilities)}
@@ -72,6 +83,7 @@ class RouteOptions:
             input_tokens=estimate_input_tokens(request),
             max_tokens=request.max_tokens,
             sends=2 if request.output_schema else 1,
+            pinned=self.pinned,
         )
 
     def route_scope(self, scope: CallScope) -> RouteScope:
@@ -122,16 +134,32 @@ class RoutedCall:
 
     def run(self, router: Router) -> dict[str, Any]:
         """Plan and call synchronously (the worker path)."""
+        if self.options.pinned and not self.options.model:
+            hook = hook_class_for(str(self.options.provider))(conn_id=self.options.conn_id)
+            self.options = dataclasses.replace(self.options, model=self._default_model(hook.config))
         scope = self.options.route_scope(self.scope)
         plan = router.plan(self.options.route_request(self.scope.task_type, self.request), scope)
-        return _result(run_routed(failover_steps(router, plan, scope), self._call))
+        return self._result(run_routed(failover_steps(router, plan, scope), self._call))
 
     async def arun(self, router: Router) -> dict[str, Any]:
         """Plan and call on an event loop (the trigger path); store work runs in threads."""
+        if self.options.pinned and not self.options.model:
+            config = await hook_class_for(str(self.options.provider))(conn_id=self.options.conn_id).aconfig()
+            self.options = dataclasses.replace(self.options, model=self._default_model(config))
         scope = self.options.route_scope(self.scope)
         request = self.options.route_request(self.scope.task_type, self.request)
         plan = await asyncio.to_thread(router.plan, request, scope)
-        return _result(await arun_routed(failover_steps(router, plan, scope), self._acall))
+        return self._result(await arun_routed(failover_steps(router, plan, scope), self._acall))
+
+    def _default_model(self, config: ClientConfig) -> str:
+        if not config.default_model:
+            raise ValueError(f"{self.scope.describe()}: no model given; set model= or the connection's default_model")
+        return config.default_model
+
+    def _result(self, routed: Routed) -> dict[str, Any]:
+        """The call runner's result, plus ``routed`` (who answered, why, the failovers) unless the call was pinned."""
+        result = {key: value for key, value in routed.result.items() if key != "spent_usd"}
+        return result if self.options.pinned else {**result, "routed": routed.summary()}
 
     def _runner(self, attempt: Attempt, config: ClientConfig) -> tuple[CallRunner, SpendTracker, LLMRequest]:
         tracker = SpendTracker(self.store)
@@ -141,7 +169,7 @@ class RoutedCall:
         return runner, tracker, dataclasses.replace(self.request, model=attempt.candidate.model)
 
     def _call(self, attempt: Attempt) -> dict[str, Any]:
-        hook = hook_class_for(attempt.candidate.provider)(conn_id=attempt.candidate.conn_id)
+        hook = hook_class_for(attempt.candidate.provider)(conn_id=attempt.candidate.conn_id or self.options.conn_id)
         runner, tracker, request = self._runner(attempt, hook.config)
         try:
             return {**runner.run(request, hook.client), "spent_usd": tracker.spent_usd}
@@ -151,7 +179,7 @@ class RoutedCall:
 
     async def _acall(self, attempt: Attempt) -> dict[str, Any]:
         hook_class = hook_class_for(attempt.candidate.provider)
-        config = await hook_class(conn_id=attempt.candidate.conn_id).aconfig()
+        config = await hook_class(conn_id=attempt.candidate.conn_id or self.options.conn_id).aconfig()
         runner, tracker, request = self._runner(attempt, config)
         client = hook_class.build_client(config, use_async=True)
         try:
@@ -163,6 +191,18 @@ class RoutedCall:
             await client.close()
 
 
-def _result(routed: Routed) -> dict[str, Any]:
-    result = {key: value for key, value in routed.result.items() if key != "spent_usd"}
-    return {**result, "routed": routed.summary()}
+def budget_router(
+    options: RouteOptions, scope: CallScope, analytics_conn_id: str | None, logger: Any = None
+) -> Router | None:
+    """The router that checks a pinned call's budgets, or ``None`` when no budget applies to it (then the call
+    goes straight to the call runner, as if there were no router). Reads the global budgets (run time only)."""
+    from supervisor_lib.analytics.store import DEFAULT_CONN_ID, get_store
+    from supervisor_lib.routing.catalog import load_catalog
+    from supervisor_lib.routing.router import budgets_in_force
+    from supervisor_lib.routing.state import RoutingState
+
+    budgets = budgets_in_force(options.route_scope(scope))
+    if budgets is None:
+        return None
+    state = RoutingState(get_store(analytics_conn_id or DEFAULT_CONN_ID))
+    return Router(state, load_catalog(runtime=True), budgets, logger=logger)

@@ -222,6 +222,8 @@ class _Loop:
         if self.blocked:
             b = self.blocked[0]
             return BudgetExceededError(exceeded_message(b.charge, b.usage, b.amount_usd, where))
+        if self.plan.request.pinned and self.plan.rejected and self.plan.rejected[0].rule == "price":
+            return BudgetExceededError(f"{where}: no call was sent: {self.plan.rejected[0].reason}")
         if budget := [r for r in self.plan.rejected if r.rule == "budget"]:
             cheapest = budget[0]
             return BudgetExceededError(

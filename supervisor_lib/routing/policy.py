@@ -12,6 +12,10 @@ The policy, applied to every model of the catalogue (in name order, so the outco
    half-open with its probe still free.
 7. **Budget** — the call's worst-case cost must fit every budget that applies (spent + reserved + estimate).
 
+A **pinned** request (a task that names its provider and model) is not routed: its plan (:func:`pinned_plan`) has
+that one model, checked against the budgets only — breakers and the catalogue do not apply to a model the task
+chose itself, and it never fails over.
+
 The survivors are ordered by: the pinned ``model`` first (unless the budget is under pressure), then health
 (healthy and probing before degraded), then tier distance above the requested tier (none under pressure), then
 worst-case cost, then provider and model name (the final tie-break). The first is called; the rest are the
@@ -21,7 +25,7 @@ failover order. Each rejected model carries the first rule it failed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +58,8 @@ class RouteRequest:
     input_tokens: int = 0
     max_tokens: int = 1024
     sends: int = 1
+    #: the task names its provider and model (not ``provider: auto``): no choice, only the budgets are checked
+    pinned: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,11 @@ class RoutePlan:
     def explain(self) -> str:
         """The decision as log lines: what was needed, every candidate in order, every rejection."""
         needs = ", ".join(sorted(self.required)) or "no special capabilities"
-        lines = [f"route for {self.request.task_type!r}: needs {needs}; tier >= {self.tier}{_PRESSURE[self.pressure]}"]
+        if self.request.pinned:
+            lines = [f"budget check for {self.request.provider}/{self.request.model} (named by the task, not routed)"]
+        else:
+            lines = [f"route for {self.request.task_type!r}: needs {needs}; tier >= {self.tier}"
+                     f"{_PRESSURE[self.pressure]}"]  # fmt: skip
         lines += [f"  note: {note}" for note in self.notes]
         for i, c in enumerate(self.candidates, 1):
             lines.append(f"  {i}. {c.name}: {c.reason}" + ("  <- chosen" if i == 1 else ""))
@@ -226,7 +236,7 @@ class _Rules:
         if (charge := blocking(self.charges, self.usage, estimate, model.provider)) is not None:
             used = self.usage.get((charge.key, charge.window), Usage())
             return reject("budget", f"worst case {usd(estimate)} does not fit the {charge.describe()}: "
-                                    f"{_committed(used)}")  # fmt: skip
+                                    f"{_committed(used)} (limit from {charge.limit.source})")  # fmt: skip
         probes = probe_keys(provider_view, model_view)
         entry = self.catalog.providers[model.provider]
         return Candidate(model.provider, model.name, model.tier, estimate, view.state,
@@ -270,3 +280,33 @@ def static_plan(catalog: Catalog, request: RouteRequest) -> RoutePlan:
     if plan is None:
         plan = catalog.static_plans[request] = decide(catalog, request, unchecked_health)
     return plan
+
+
+def pinned_plan(
+    catalog: Catalog, request: RouteRequest, charges: tuple[Charge, ...], usage: Mapping[tuple[str, str], Usage]
+) -> RoutePlan:
+    """The plan of a task that names its provider and model: that model alone, if its worst case fits the budgets.
+
+    The price comes from the price table (the model need not be catalogued); a model without a price is rejected
+    (rule ``price``), since no budget could be enforced for it.
+    """
+    from supervisor_lib.providers.pricing import load_prices
+
+    provider, model = str(request.provider), str(request.model)
+    entry = catalog.models.get(model)
+    price = entry.price if entry is not None else load_prices().models.get(model)
+    priced = ModelEntry(model, provider, entry.tier if entry else "-", 0, frozenset(), price)
+    estimate = priced.worst_case_usd(request.input_tokens, request.max_tokens, request.sends)
+    notes = ("the task names its provider and model: only budgets are checked",)
+    plan = RoutePlan(request, frozenset(), priced.tier, Pressure.NORMAL, (), (), notes=notes, charges=charges)
+    if estimate is None:
+        reason = "no price in models.yaml, so the budgets that apply cannot be enforced; add the model's price"
+        return replace(plan, rejected=(Rejection(provider, model, "price", reason),))
+    if (charge := blocking(charges, usage, estimate, provider)) is not None:
+        used = usage.get((charge.key, charge.window), Usage())
+        reason = (f"worst case {usd(estimate)} does not fit the {charge.describe()}: {_committed(used)} "
+                  f"(limit from {charge.limit.source})")  # fmt: skip
+        return replace(plan, rejected=(Rejection(provider, model, "budget", reason),))
+    candidate = Candidate(provider, model, priced.tier, estimate, BreakerState.CLOSED,
+                          f"named by the task, worst case {usd(estimate)}")  # fmt: skip
+    return replace(plan, candidates=(candidate,))

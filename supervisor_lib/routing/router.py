@@ -39,7 +39,7 @@ from supervisor_lib.routing.catalog import (
 )
 from supervisor_lib.routing.forecast import BudgetForecast, Pressure, overall_pressure
 from supervisor_lib.routing.health import BreakerRecord, BreakerView, Sample, breaker_keys, breaker_view
-from supervisor_lib.routing.policy import HealthLookup, RoutePlan, RouteRequest, decide
+from supervisor_lib.routing.policy import HealthLookup, RoutePlan, RouteRequest, decide, pinned_plan
 from supervisor_lib.routing.state import RoutingState
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,14 @@ def load_budgets(*, runtime: bool = False) -> GlobalBudgets:
         raise CatalogError(str(exc)) from None
 
 
+def budgets_in_force(scope: RouteScope, budgets: GlobalBudgets | None = None) -> GlobalBudgets | None:
+    """The global budgets (:func:`load_budgets` at run time, unless given) when any limit applies to ``scope``
+    — its own budget block or a global one — else ``None``: a call no budget concerns skips the router."""
+    found = budgets if budgets is not None else load_budgets(runtime=True)
+    limits = limits_for(scope.budget_scope, scope.budget, found, spec_source=scope.budget_source)
+    return found if limits else None
+
+
 @dataclass(frozen=True)
 class BudgetState:
     """The budgets in force for a scope, their usage and the pressure they put on routing."""
@@ -139,8 +147,10 @@ class Router:
     def plan(self, request: RouteRequest, scope: RouteScope) -> RoutePlan:
         """Decide where the call goes; the plan lists every candidate in order and every rejected model."""
         now = self.clock()
-        health, notes = self.health(now)
         budget = self.budget_state(scope, now)
+        if request.pinned:  # the task chose its model: only budgets apply
+            return replace(pinned_plan(self.catalog, request, budget.charges, budget.usage), forecasts=budget.forecasts)
+        health, notes = self.health(now)
         plan = decide(self.catalog, request, health, budget.charges, budget.usage, budget.pressure)
         return replace(plan, forecasts=budget.forecasts, notes=(*plan.notes, *notes))
 

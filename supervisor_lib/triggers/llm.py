@@ -8,6 +8,7 @@ wall-clock deadline bounds the whole call.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,7 +23,7 @@ from supervisor_lib.providers.calls import CallRunner, CallScope, result_summary
 from supervisor_lib.providers.policy import AttemptPolicy
 from supervisor_lib.providers.registry import hook_class_for
 from supervisor_lib.providers.types import LLMRequest
-from supervisor_lib.routing.calls import RoutedCall, RouteOptions, routed_request
+from supervisor_lib.routing.calls import RoutedCall, RouteOptions, budget_router, routed_request
 from supervisor_lib.routing.router import Router
 from supervisor_lib.templating import when_truthy
 from supervisor_lib.triggers.events import error_event
@@ -74,7 +75,8 @@ class LLMCallTrigger(BaseTrigger):
         self.analytics_conn_id, self.end_from_trigger = analytics_conn_id, end_from_trigger
         # Known when deferring from a worker; with start_from_trigger it comes from the triggerer's task instance.
         self.scope = scope
-        #: routing options (``RoutedOperator``): the router picks provider and model, ``provider`` is unused
+        #: routing options (``RoutedOperator``): the router picks provider and model, ``provider`` is unused; with
+        #: ``pinned`` the call keeps its own provider and model and only the budgets are checked
         self.route = route
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -138,12 +140,19 @@ class LLMCallTrigger(BaseTrigger):
             yield TriggerEvent({"status": "success", "result": result})
 
     async def _call(self, scope: CallScope) -> dict[str, Any]:
-        if self.route is not None:
+        options = RouteOptions.from_dict(self.route) if self.route is not None else None
+        if options is not None and not options.pinned:
             return await self._routed_call(scope)
         hook_class = hook_class_for(self.provider)
         config = await hook_class(conn_id=self.conn_id).aconfig()
         request = LLMRequest.from_fields(self, default_model=config.default_model, where=scope.describe())
         store = await asyncio.to_thread(ledger_for, self.analytics_conn_id)
+        if options is not None:  # the task's own model, under the budgets when any applies
+            router = await asyncio.to_thread(budget_router, options, scope, self.analytics_conn_id, self.log)
+            if router is not None:
+                call = RoutedCall(dataclasses.replace(options, model=request.model), request, scope, store,
+                                  AttemptPolicy(**self.policy), self.budget_usd, self.cache)  # fmt: skip
+                return await call.arun(router)
         runner = CallRunner(
             hook_class=hook_class,
             config=config,

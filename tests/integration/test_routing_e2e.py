@@ -216,9 +216,9 @@ CODING_TASK = """
 from supervisor_lib.operators.coding import CodingTaskOperator
 
 CodingTaskOperator(
-    task_id="fix", task_kind="bug_fix", repo={repo!r}, instructions="CASE-RF fix add.", provider="auto",
+    task_id="fix", task_kind="bug_fix", repo={repo!r}, instructions="CASE-RF fix add.", provider={provider!r},
     route={route!r}, validate_command="python -m pytest -q", max_tokens=2000, analytics_conn_id={conn_id!r},
-    reviewer_provider={reviewer!r},
+    reviewer_provider={reviewer!r}, model={model!r}, budget={budget!r},
 )
 """
 
@@ -240,8 +240,12 @@ def coding_env(routing_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp
     return routing_env
 
 
-def _coding_dag(dag_id: str, conn_id: str, route: dict[str, Any], reviewer: str | None = None) -> str:
-    task = CODING_TASK.format(repo=str(CALCULATOR), route=route, conn_id=conn_id, reviewer=reviewer)
+def _coding_dag(
+    dag_id: str, conn_id: str, route: dict[str, Any] | None, reviewer: str | None = None, **pinned: Any
+) -> str:
+    """A DAG of one coding task: routed with ``route``, else pinned to ``provider``/``model`` (``pinned``)."""
+    fields = {"provider": "auto", "model": None, "budget": None, **pinned}
+    task = CODING_TASK.format(repo=str(CALCULATOR), route=route, conn_id=conn_id, reviewer=reviewer, **fields)
     return _dag(dag_id, conn_id, task)
 
 
@@ -277,8 +281,9 @@ def test_a_routed_coding_task_fails_over_and_its_review_is_routed(
     ]
 
 
-def test_a_routed_coding_task_stops_before_the_call_that_would_cross_its_budget(
-    coding_env: dict[str, Any], dags_folder: Path
+@pytest.mark.parametrize("routed", [True, False], ids=["routed", "named-provider"])
+def test_a_coding_task_stops_before_the_call_that_would_cross_its_budget(
+    coding_env: dict[str, Any], dags_folder: Path, routed: bool
 ) -> None:
     from tests.support.coding import WRONG_FIX
 
@@ -287,9 +292,14 @@ def test_a_routed_coding_task_stops_before_the_call_that_would_cross_its_budget(
     # so the loop asks again: that second call cannot fit the run's budget with the first one's spend
     server.add_rule(Rule(match="CASE-RF", text=WRONG_FIX, usage={"input_tokens": 20, "output_tokens": 1900}))
     limit = 0.016
-    route = {"tier": "economy", "provider": "anthropic", "budget": {"per_run_usd": limit}}
-    run = run_dag_file(dags_folder, "routing_coding_budget.py", _coding_dag("routing_coding_budget", conn_id, route),
-                       "routing_coding_budget")  # fmt: skip
+    budget = {"per_run_usd": limit}
+    if routed:
+        source = _coding_dag("routing_coding_budget", conn_id, {"tier": "economy", "provider": "anthropic",
+                                                                 "budget": budget})  # fmt: skip
+    else:  # not routed, but the DAG's budget still holds for each of its calls
+        source = _coding_dag("routing_coding_budget", conn_id, None, provider="anthropic", model="claude-haiku-4-5",
+                             budget=budget)  # fmt: skip
+    run = run_dag_file(dags_folder, "routing_coding_budget.py", source, "routing_coding_budget")
     assert task_states(run) == {"fix": "failed"}
     assert server.count() == 1  # the second call was never sent
     recorded = sum(row["cost_usd"] or 0 for row in _store_rows(conn_id, "routing_coding_budget"))
@@ -297,3 +307,70 @@ def test_a_routed_coding_task_stops_before_the_call_that_would_cross_its_budget(
     assert _state(conn_id).spent("run:routing_coding_budget:run", run.run_id) == pytest.approx(recorded)
     outcomes = [d["outcome"] for d in _state(conn_id).decisions("routing_coding_budget", run.run_id)]
     assert outcomes == ["success", "budget_exceeded"]
+
+
+# -- tasks that name their provider: not routed, but every budget that applies holds for their calls -------------
+PINNED_SPEC = """
+dag_id: routing_pinned
+schedule: null
+tags: [test]
+owner: tests
+budget: {{per_run_usd: {limit}}}
+defaults: {{provider: anthropic, model: claude-haiku-4-5, retries: 0, max_tokens: 200}}
+tasks:
+  - {{id: first, type: llm, prompt: "Q1", deferrable: false}}
+  - {{id: second, type: llm, prompt: "Q2", depends_on: [first], deferrable: true}}
+"""
+
+
+def test_a_specs_budget_holds_for_tasks_that_name_their_provider(
+    fake_provider: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+    dags_folder: Path,
+    tmp_path: Path,
+    airflow_db: Any,
+) -> None:
+    use_fake_provider(monkeypatch, fake_provider)
+    # each answer costs nearly its worst case (190 of 200 tokens at $5/M): the second cannot fit beside the first
+    fake_provider.add_rule(Rule(text="ok", usage={"input_tokens": 10, "output_tokens": 190}))
+    limit = 0.0015
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "routing_pinned.yaml").write_text(PINNED_SPEC.format(limit=limit))
+    loader = (
+        f'"""airflow dag"""\nfrom supervisor_lib import load_dags\nload_dags(globals(), specs_dir={str(specs)!r})\n'
+    )
+    run = run_dag_file(dags_folder, "routing_pinned.py", loader, "routing_pinned")
+
+    assert task_states(run) == {"first": "success", "second": "failed"}  # the second was deferred: the trigger's path
+    first = xcom(run, "first")
+    assert first["provider"] == "anthropic" and "routed" not in first  # not routed: only the budget was checked
+    assert fake_provider.count() == 1  # the second call was never sent
+    state = _state("supervisor_analytics")
+    assert 0 < state.spent("run:routing_pinned:run", run.run_id) <= limit
+    decisions = state.decisions("routing_pinned", run.run_id)
+    assert [(d["task_id"], d["outcome"], d["model"]) for d in decisions] == [
+        ("first", "success", "claude-haiku-4-5"),
+        ("second", "budget_exceeded", None),
+    ]
+
+
+def test_a_global_budget_holds_for_a_plain_operator(
+    routing_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch, dags_folder: Path, tmp_path: Path
+) -> None:
+    server, conn_id = routing_env["server"], routing_env["conn_id"]
+    server.add_rule(Rule(text="never sent"))
+    (tmp_path / "budgets.yaml").write_text("dags:\n  routing_global:\n    per_run_usd: 0.00001\n")
+    monkeypatch.setenv("SUPERVISOR_BUDGETS", str(tmp_path / "budgets.yaml"))
+    tasks = f"""
+    from supervisor_lib.operators.llm import OpenAIOperator
+
+    OpenAIOperator(task_id="plain", prompt="Q", model="gpt-4o-mini", analytics_conn_id={conn_id!r},
+                   max_tokens=200, deferrable=False)
+    """
+    run = run_dag_file(dags_folder, "routing_global.py", _dag("routing_global", conn_id, tasks), "routing_global")
+    assert task_states(run) == {"plain": "failed"}
+    assert server.count() == 0
+    [decision] = _state(conn_id).decisions("routing_global", run.run_id)
+    assert decision["outcome"] == "budget_exceeded"
+    assert "per-run budget of DAG 'routing_global' ($0.00001)" in json.dumps(decision["detail"])

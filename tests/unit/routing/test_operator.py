@@ -53,7 +53,7 @@ def test_deferrable_routed_tasks_carry_their_options_to_the_trigger() -> None:
     assert op.start_from_trigger
     route = op.start_trigger_args.trigger_kwargs["route"]
     assert route == {"capabilities": [], "tier": "economy", "provider": None, "model": None,
-                     "budget": {"per_day_usd": 2}, "team": "data"}  # fmt: skip
+                     "budget": {"per_day_usd": 2}, "team": "data", "pinned": False, "conn_id": None}  # fmt: skip
 
 
 def test_a_failing_primary_fails_over_within_the_try(

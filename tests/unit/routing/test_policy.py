@@ -19,7 +19,7 @@ from supervisor_lib.routing.health import (
     Sample,
     breaker_view,
 )
-from supervisor_lib.routing.policy import RouteRequest, decide
+from supervisor_lib.routing.policy import RouteRequest, decide, pinned_plan
 from tests.unit.routing.conftest import CATALOG, T0, make_catalog
 
 
@@ -179,3 +179,23 @@ def test_a_model_without_a_price_is_never_routed_to() -> None:
 
 def test_now_is_timezone_aware() -> None:
     assert T0.tzinfo is UTC
+
+
+def test_a_pinned_request_is_its_own_model_checked_against_the_budgets_only(catalog: Catalog) -> None:
+    scope = BudgetScope("d", "r")
+    charges = charges_for(limits_for(scope, BudgetDeclaration(per_run_usd=0.01), GlobalBudgets()), scope, T0)
+    # gpt-4o is not in the catalogue: that does not matter, the task chose it; its price is in models.yaml
+    request = RouteRequest(provider="openai", model="gpt-4o", input_tokens=1000, max_tokens=500, pinned=True)
+    plan = pinned_plan(catalog, request, charges, {})
+    [only] = plan.candidates
+    assert (only.provider, only.model, only.probe_keys) == ("openai", "gpt-4o", ())
+    assert only.estimate_usd == pytest.approx((1000 * 2.5 + 500 * 10.0) / 1e6)
+    assert plan.explain().startswith("budget check for openai/gpt-4o (named by the task, not routed)")
+
+    spent = {("run:d:run", "r"): Usage(spent_usd=0.0099)}
+    refused = pinned_plan(catalog, request, charges, spent)
+    assert refused.candidates == () and refused.rejected[0].rule == "budget"
+    assert "per-run budget of DAG 'd' ($0.01), run 'r': spent $0.0099 so far" in refused.rejected[0].reason
+
+    unknown = pinned_plan(catalog, RouteRequest(provider="openai", model="my-own-model", pinned=True), charges, {})
+    assert unknown.candidates == () and unknown.rejected[0].rule == "price"
