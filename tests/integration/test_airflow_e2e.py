@@ -8,6 +8,7 @@ appears in no log file, XCom, rendered template or analytics row.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +19,7 @@ from supervisor_lib.testing import FakeProviderServer, Rule
 from supervisor_lib.testing.stack import AirflowStack
 from tests.conftest import DATABASES, ROOT
 from tests.support.connections import CANARY_KEY
-from tests.support.databases import fresh_database_url
+from tests.support.stack import provider_stack
 
 pytestmark = pytest.mark.slow
 
@@ -67,57 +68,23 @@ SPEC = """
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer(strict=True) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def analytics_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return fresh_database_url(DATABASES, "supervisor_it_e2e_analytics", tmp_path_factory.mktemp("analytics"))
-
-
-@pytest.fixture(scope="module")
 def stack(
     fake: FakeProviderServer, analytics_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AirflowStack]:
-    import textwrap
-
     base = tmp_path_factory.mktemp("e2e")
-    dags = base / "dags"
-    dags.mkdir()
-    for name, source in DAGS.items():
-        (dags / name).write_text(textwrap.dedent(source))
     specs = base / "specs"
     specs.mkdir()
     (specs / "e2e_spec.yaml").write_text(textwrap.dedent(SPEC))
     (specs / "e2e_broken.yaml").write_text("tasks:\n  - id: a\n    type: llm\n    provider: antropic\n    prompt: x\n")
+    dags = dict(DAGS)
     for name, call in (("e2e_specs.py", "load_dags"), ("e2e_spec_errors.py", "raise_spec_errors")):
         source = f"from supervisor_lib import {call}\n{call}(globals(), specs_dir={str(specs)!r})\n"
-        (dags / name).write_text('"""airflow dags from specs"""\n' + source)
-    analytics = _analytics_connection(analytics_url)
-    env = {
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": fresh_database_url(DATABASES, "supervisor_it_e2e", base),
-        "AIRFLOW_CONN_SUPERVISOR_ANALYTICS": analytics,
-        "ANTHROPIC_API_KEY": CANARY_KEY,
-        "ANTHROPIC_BASE_URL": fake.anthropic_base_url,
-        "OPENAI_API_KEY": CANARY_KEY,
-        "OPENAI_BASE_URL": fake.openai_base_url,
-    }
-    with AirflowStack(dags, env=env, project_dir=ROOT) as running:
-        for dag_id in ("e2e_calls", "e2e_faults", "e2e_spec"):
-            running.wait_for_dag(dag_id)
+        dags[name] = '"""airflow dags from specs"""\n' + source
+    with provider_stack(
+        "e2e", base, dags, databases=DATABASES, fake=fake, analytics_url=analytics_url,
+        dag_ids=("e2e_calls", "e2e_faults", "e2e_spec"), project_dir=ROOT,
+    ) as running:  # fmt: skip
         yield running
-
-
-def _analytics_connection(url: str) -> str:
-    if url.startswith("sqlite:///"):
-        return json.dumps({"conn_type": "sqlite", "host": url.removeprefix("sqlite:///")})
-    rest = url.split("://", 1)[1]
-    user_host, name = rest.rsplit("/", 1)
-    user, host_port = user_host.split("@")
-    host, port = host_port.split(":")
-    return json.dumps({"conn_type": "postgres", "host": host, "port": int(port), "login": user, "schema": name})
 
 
 def _started(row: dict[str, Any]) -> Any:
