@@ -89,6 +89,7 @@ BATCH_COLUMNS: tuple[str, ...] = (
     "state",
     "created_at",
     "updated_at",
+    "reservation_json",
 )
 
 
@@ -255,6 +256,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS ix_call_attempts_health"
             " ON call_attempts (started_at, provider, model, status, error_type, duration_s)",
         ),
+    ),
+    Migration(
+        5,
+        "batches: the budget reservation a batch holds until its results are in",
+        # {"reservation_id", "amount_usd", "windows": [[budget_key, window_id], ...]}; NULL when no budget applied
+        statements=("ALTER TABLE batches ADD COLUMN reservation_json TEXT NULL",),
     ),
 )
 

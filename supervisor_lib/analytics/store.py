@@ -368,16 +368,18 @@ class AnalyticsStore:
         item_count: int,
         fingerprint: str,
         state: str = "submitted",
+        reservation_json: str | None = None,
     ) -> bool:
         """Remember a batch just submitted; return whether it was new (re-putting the same batch is a no-op).
 
         :param fingerprint: identifies the batch's requests, so a retry with other prompts does not re-attach.
+        :param reservation_json: the budget reservation the batch holds until its results are in (JSON).
         """
         now = datetime.now(UTC)
         values = (provider, batch_id, dag_id, run_id, task_id, map_index, try_number, model, item_count, fingerprint)
 
         def work(cur: Any) -> bool:
-            cur.execute(self._sql(_INSERT_BATCH), self._adapt((*values, state, now, now)))
+            cur.execute(self._sql(_INSERT_BATCH), self._adapt((*values, state, now, now, reservation_json)))
             return bool(cur.rowcount)
 
         return self._run(work)

@@ -17,8 +17,9 @@ the batch alone, and the restarted trigger resumes polling the same batch.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -33,6 +34,7 @@ from supervisor_lib.providers.batch_items import ItemResult, item_row, parse_ite
 from supervisor_lib.providers.batches import (
     BatchAdapter,
     BatchStatus,
+    batch_worst_case,
     build_requests,
     check_batch_budget,
     fingerprint,
@@ -98,6 +100,11 @@ class BaseBatchOperator(BaseOperator):
         re-attach to it (default). ``False`` always submits a new batch.
     :param task_kind: recorded as ``task_type`` with every item; default ``batch``.
     :param analytics_conn_id: the analytics store connection (it also remembers submitted batches).
+    :param budget: the DAG's spend limits across runs (as for :class:`~supervisor_lib.operators.llm.AnthropicOperator`).
+        When it, or a global budget, applies, the whole batch's worst case is reserved against every such limit
+        before submitting (nothing is submitted if it may not fit); the reservation is kept with the batch and
+        settled with the actual cost when its results are collected, by whichever try collects them.
+    :param team: the team this task's spend counts for (default: the budget's ``team``).
     """
 
     hook_class: ClassVar[type[BaseLLMHook]]
@@ -125,9 +132,12 @@ class BaseBatchOperator(BaseOperator):
         reattach: bool = True,
         task_kind: str = "batch",
         analytics_conn_id: str = ANALYTICS_CONN_ID,
+        budget: Mapping[str, Any] | None = None,
+        team: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.budget, self.team = (dict(budget) if budget else None), team
         where = f"{type(self).__name__}({self.task_id!r})"
         if (prompts is None) == (messages_list is None):
             raise ValueError(f"{where}: give exactly one of prompts or messages_list")
@@ -239,10 +249,38 @@ class BaseBatchOperator(BaseOperator):
             spent = self.ledger.task_spend_usd(scope)
             worst = check_batch_budget(requests, self.budget_usd, spent, scope.describe())
             self.log.info("batch worst case %.4f USD fits budget_usd %.4f (spent %.4f)", worst, self.budget_usd, spent)
-        status = self.adapter(requests[0].model).submit(requests)
+        held = self._reserve(scope, requests)
+        try:
+            status = self.adapter(requests[0].model).submit(requests)
+        except BaseException:
+            self._settle(held, 0.0)  # nothing was submitted: release the reservation
+            raise
         self.log.info("submitted batch %s with %d items (%s)", status.batch_id, len(requests), status.state)
-        self._remember(scope, status.batch_id, requests[0].model, len(requests), mark)
+        self._remember(scope, status.batch_id, requests[0].model, len(requests), mark, held)
         return SubmittedBatch(status.batch_id, scope.try_number)
+
+    # -- budgets across runs: a batch holds its worst case from submit until its results are in -----------------
+    def _reserve(self, scope: CallScope, requests: list[LLMRequest]) -> dict[str, Any] | None:
+        """Hold the batch's worst case against every budget that applies (:mod:`supervisor_lib.routing.holds`)."""
+        from supervisor_lib.routing.calls import RouteOptions
+        from supervisor_lib.routing.holds import hold_budget
+
+        options = RouteOptions.pinned_to(self.hook_class.provider, requests[0].model, self.conn_id, self.budget,
+                                         self.team)  # fmt: skip
+        what = f"{scope.describe()} (batch of {len(requests)})"
+        return hold_budget(options, scope, batch_worst_case(requests), what, analytics_conn_id=self.analytics_conn_id,
+                           ttl_s=self.timeout_s + 3600, logger=self.log)  # fmt: skip
+
+    def _settle(self, held: dict[str, Any] | None, actual_usd: float) -> None:
+        """Replace the batch's hold by what it cost (best effort: the results are in either way)."""
+        if not held:
+            return
+        from supervisor_lib.routing.holds import settle_hold
+
+        try:
+            settle_hold(self.ledger.store, held, actual_usd)
+        except Exception as exc:
+            self.log.warning("could not settle the batch's budget reservation (%s); it lapses on its own", exc)
 
     def _earlier_batch(self, scope: CallScope, mark: str) -> SubmittedBatch | None:
         try:
@@ -260,7 +298,9 @@ class BaseBatchOperator(BaseOperator):
             return None
         return SubmittedBatch(str(row["batch_id"]), int(row["try_number"]))
 
-    def _remember(self, scope: CallScope, batch_id: str, model: str, count: int, mark: str) -> None:
+    def _remember(
+        self, scope: CallScope, batch_id: str, model: str, count: int, mark: str, held: dict[str, Any] | None
+    ) -> None:
         try:
             self.ledger.store.batch_put(
                 provider=self.hook_class.provider,
@@ -273,6 +313,7 @@ class BaseBatchOperator(BaseOperator):
                 model=model,
                 item_count=count,
                 fingerprint=mark,
+                reservation_json=json.dumps(held) if held else None,
             )
         except Exception as exc:  # the batch is submitted and paid for: collect it; only re-attaching is lost
             self.log.warning("could not store batch %s (a retry would not find it): %s", batch_id, exc)
@@ -299,8 +340,9 @@ class BaseBatchOperator(BaseOperator):
             parse_item(self.hook_class, req, raw, i) for i, (req, raw) in enumerate(zip(requests, raws, strict=True))
         ]
         self._record(context, batch, status, items)
-        self._set_state(batch.batch_id, "ended")
         result = summarize(batch_id=batch.batch_id, provider=self.hook_class.provider, model=model, items=items)
+        self._settle(self._held_by(context, batch), float(result["cost_usd"] or 0.0))
+        self._set_state(batch.batch_id, "ended")
         self.log.info(
             "batch %s: %d succeeded, %d failed, cost %s USD (batch price)",
             batch.batch_id, result["succeeded"], result["failed"], result["cost_usd"],
@@ -309,6 +351,18 @@ class BaseBatchOperator(BaseOperator):
             context["ti"].xcom_push(key="return_value", value=result)
             raise BatchItemsFailedError(_failure_summary(batch.batch_id, items))
         return result
+
+    def _held_by(self, context: Any, batch: SubmittedBatch) -> dict[str, Any] | None:
+        """The reservation ``batch`` still holds: none once it was collected (``ended``) by an earlier try."""
+        scope = self.call_scope(context)
+        try:
+            row = self.ledger.store.batch_get(scope.dag_id, scope.run_id, scope.task_id, scope.map_index)
+        except Exception as exc:
+            self.log.warning("could not read batch %s's reservation (%s); it lapses on its own", batch.batch_id, exc)
+            return None
+        if row is None or row["batch_id"] != batch.batch_id or row["state"] == "ended":
+            return None
+        return json.loads(row["reservation_json"]) if row.get("reservation_json") else None
 
     def _record(self, context: Any, batch: SubmittedBatch, status: BatchStatus, items: list[ItemResult]) -> None:
         # Recorded under the submitting try: a re-attached retry writes the same call ids, which the store ignores.

@@ -75,22 +75,31 @@ def fingerprint(provider: str, params: Iterable[dict[str, Any]]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def batch_worst_case(requests: list[LLMRequest]) -> float | None:
+    """The most a batch can cost: every item at the batch price, its input uncached (estimated from the text),
+    an answer of ``max_tokens``; ``None`` when a model's price is unknown."""
+    prices = load_prices()
+    worst = 0.0
+    for request in requests:
+        price = prices.models.get(request.model)
+        if price is None:
+            return None
+        worst += worst_case_cost(price, estimate_input_tokens(request), request.max_tokens) * prices.batch_discount
+    return worst
+
+
 def check_batch_budget(requests: list[LLMRequest], budget_usd: float, spent_usd: float, what: str) -> float:
     """Raise :class:`BudgetExceededError` unless the worst case of the whole batch fits; return that worst case.
 
     The worst case prices every item at the batch price with every input token uncached (estimated from the
     text, about 3 characters a token) and an answer of ``max_tokens``.
     """
-    prices = load_prices()
-    worst = 0.0
-    for request in requests:
-        price = prices.models.get(request.model)
-        if price is None:
-            raise BudgetExceededError(
-                f"{what}: budget_usd is set but no price is known for model {request.model!r}, so the budget "
-                "cannot be enforced; add the model to supervisor_lib/data/models.yaml"
-            )
-        worst += worst_case_cost(price, estimate_input_tokens(request), request.max_tokens) * prices.batch_discount
+    worst = batch_worst_case(requests)
+    if worst is None:
+        raise BudgetExceededError(
+            f"{what}: budget_usd is set but no price is known for model {requests[0].model!r}, so the budget "
+            "cannot be enforced; add the model to supervisor_lib/data/models.yaml"
+        )
     problem = budget_problem(budget_usd, spent_usd, worst, f"{what} (batch of {len(requests)})")
     if problem:
         raise BudgetExceededError(problem)

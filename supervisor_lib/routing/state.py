@@ -172,12 +172,20 @@ class RoutingState:
 
     def settle(self, reservation: Reservation, actual_usd: float, now: datetime) -> None:
         """Replace a reservation by the call's actual cost (also when the reservation already expired)."""
-        if not reservation.charges:
+        windows = [(c.key, c.window) for c in reservation.charges]
+        self.settle_windows(reservation.reservation_id, windows, actual_usd, now)
+
+    def settle_windows(
+        self, reservation_id: str, windows: Sequence[tuple[str, str]], actual_usd: float, now: datetime
+    ) -> None:
+        """:meth:`settle` by the reservation's id and its ``(budget_key, window_id)`` pairs — for a reservation
+        kept in a table (a batch's) rather than in memory."""
+        if not windows:
             return
-        rows = [(c.key, c.window, actual_usd, now) for c in reservation.charges]
+        rows = [(key, window, actual_usd, now) for key, window in windows]
 
         def work(cur: StoreCursor) -> None:
-            cur.execute("DELETE FROM budget_reservations WHERE reservation_id = ?", (reservation.reservation_id,))
+            cur.execute("DELETE FROM budget_reservations WHERE reservation_id = ?", (reservation_id,))
             if actual_usd > 0:
                 cur.executemany(_ADD_SPEND, rows)
 

@@ -178,3 +178,63 @@ def test_on_kill_cancels_the_submitted_batch(airflow_db: object, server: FakePro
     assert operator.adapter().poll(status.batch_id).state == "cancelled"
     assert store.batch_get("kill", "r", "killed")["state"] == "canceled"  # type: ignore[index]
     operator.on_kill()  # the provider refuses to cancel a finished batch: logged, never raised
+
+
+BUDGET_SOURCE = """
+from datetime import timedelta
+
+from airflow.sdk import DAG
+from supervisor_lib.operators.batch import AnthropicBatchOperator
+
+
+class CrashAfterCollecting(AnthropicBatchOperator):
+    '''Dies after collecting: the retry re-attaches, and must not count the batch's cost twice.'''
+
+    def collect(self, context, *args, **kwargs):
+        result = super().collect(context, *args, **kwargs)
+        if context["ti"].try_number == 1:
+            raise RuntimeError("simulated worker crash after collecting")
+        return result
+
+
+COMMON = dict(model="claude-haiku-4-5", poll_interval_s=0.05, deferrable={deferrable}, budget={{"per_run_usd": 0.008}})
+with DAG("{dag_id}", schedule=None, default_args={{"owner": "tests", "retries": 0, "retry_delay": timedelta(0)}}):
+    first = CrashAfterCollecting(task_id="first", prompts=["a", "b"], retries=1, **COMMON)
+    second = AnthropicBatchOperator(task_id="second", prompts=["c", "d"], **COMMON)
+    third = AnthropicBatchOperator(task_id="third", prompts=["e", "f", "g", "h"], **COMMON)
+    first >> second >> third
+"""
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
+def test_a_batch_holds_its_worst_case_against_the_budget_until_its_results_are_in(
+    airflow_db: object,
+    server: FakeProviderServer,
+    dags_folder: Path,
+    deferrable: bool,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from supervisor_lib.analytics.ledger import ledger_for
+    from supervisor_lib.routing.state import RoutingState
+
+    dag_id = f"batch_budget_{'deferred' if deferrable else 'sync'}"
+    source = BUDGET_SOURCE.format(dag_id=dag_id, deferrable=deferrable)
+    run = run_dag_file(dags_folder, f"{dag_id}.py", source, dag_id)
+
+    # Each two-item batch may cost up to ~$0.0051 at the batch price, against a run budget of $0.008: the second
+    # fits only because the first was settled at what it cost (cents of a cent), not at its worst case; the
+    # four-item third (~$0.0102) cannot fit at all, so it is never submitted.
+    assert task_states(run) == {"first": "success", "second": "success", "third": "failed"}
+    assert creates(server, "anthropic") == 2
+    output = capfd.readouterr()
+    [refused] = [line for line in (output.out + output.err).splitlines() if "BudgetExceededError: " in line]
+    assert f"task 'third' (batch of 4): the per-run budget of DAG '{dag_id}' ($0.008), run " in refused
+    assert "would be exceeded" in refused and "the call was not sent" in refused
+    store = ledger_for().store
+    recorded = sum(row["cost_usd"] for row in rows_of(run))
+    assert 0 < recorded < 0.001
+    # the retried first task re-attached and collected again, but its cost counts once
+    assert RoutingState(store).spent(f"run:{dag_id}:run", run.run_id) == pytest.approx(recorded)
+    held = store.run(lambda cur: cur.execute("SELECT COUNT(*) FROM budget_reservations WHERE run_id = ?",
+                                             (run.run_id,)).fetchone()[0])  # fmt: skip
+    assert held == 0
