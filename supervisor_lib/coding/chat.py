@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from supervisor_lib.providers.base import BaseLLMHook
     from supervisor_lib.providers.calls import CallScope, CallStore
     from supervisor_lib.providers.policy import AttemptPolicy
+    from supervisor_lib.providers.types import LLMRequest
 
 __all__ = ["Answer", "Ask", "Message", "ModelChat", "RoutedChat", "Tally"]
 
@@ -155,19 +156,10 @@ class ModelChat:
     ) -> Answer:
         from supervisor_lib.providers.calls import CallRunner
         from supervisor_lib.providers.policy import AttemptPolicy
-        from supervisor_lib.providers.types import LLMRequest
 
         hook = self.hook
-        request = LLMRequest.build(
-            model=self.model,
-            default_model=hook.config.default_model,
-            messages=[dict(message) for message in messages],
-            system=system,
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-            output_schema=output_schema,
-            where=f"{self.scope.describe()} ({step})",
-        )
+        model = self.model or hook.config.default_model
+        request = _request(model, step, messages, system, output_schema, self)
         runner = CallRunner(
             hook_class=type(hook),
             config=hook.config,
@@ -226,19 +218,9 @@ class RoutedChat:
         self, step: str, messages: Sequence[Message], *, system: str, output_schema: dict[str, Any] | None = None
     ) -> Answer:
         from supervisor_lib.providers.policy import AttemptPolicy
-        from supervisor_lib.providers.types import LLMRequest
         from supervisor_lib.routing.calls import ROUTED_MODEL, RoutedCall
 
-        request = LLMRequest.build(
-            model=ROUTED_MODEL,
-            default_model=None,
-            messages=[dict(message) for message in messages],
-            system=system,
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-            output_schema=output_schema,
-            where=f"{self.scope.describe()} ({step})",
-        )
+        request = _request(ROUTED_MODEL, step, messages, system, output_schema, self)
         options = self.options
         if self.last is not None:  # stay with the model that answered last
             options = dataclasses.replace(options, model=self.last["model"])
@@ -257,3 +239,17 @@ class RoutedChat:
         if self.last is None or self.last["model"] != routed["model"]:  # why this model: the plan that chose it
             self.last = {key: routed[key] for key in ("provider", "model", "reasons")}
         return Answer.from_result(result)
+
+
+def _request(
+    model: str | None, step: str, messages: Sequence[Message], system: str, output_schema: dict[str, Any] | None,
+    chat: ModelChat | RoutedChat,
+) -> LLMRequest:  # fmt: skip
+    """The request of one chat call (``ValueError`` when no model is known)."""
+    from supervisor_lib.providers.types import LLMRequest
+
+    return LLMRequest.build(
+        model=model, default_model=None, messages=[dict(message) for message in messages], system=system,
+        max_tokens=chat.max_tokens, temperature=chat.temperature, output_schema=output_schema,
+        where=f"{chat.scope.describe()} ({step})",
+    )  # fmt: skip

@@ -181,14 +181,14 @@ class RoutedCall:
         hook_class = hook_class_for(attempt.candidate.provider)
         config = await hook_class(conn_id=attempt.candidate.conn_id or self.options.conn_id).aconfig()
         runner, tracker, request = self._runner(attempt, config)
-        client = hook_class.build_client(config, use_async=True)
         try:
-            return {**await runner.arun(request, client), "spent_usd": tracker.spent_usd}
+            return {
+                **await runner.arun(request, hook_class.shared_async_client(config)),
+                "spent_usd": tracker.spent_usd,
+            }
         except SupervisorError as err:
             err.spent_usd = tracker.spent_usd  # type: ignore[attr-defined]
             raise
-        finally:
-            await client.close()
 
 
 def budget_router(

@@ -162,11 +162,7 @@ class LLMCallTrigger(BaseTrigger):
             budget_usd=self.budget_usd,
             use_cache=self.cache,
         )
-        client = hook_class.build_client(config, use_async=True)
-        try:
-            return await runner.arun(request, client)
-        finally:
-            await client.close()
+        return await runner.arun(request, hook_class.shared_async_client(config))
 
     async def _routed_call(self, scope: CallScope) -> dict[str, Any]:
         """The router picks the provider and model and fails over within the try (``docs/routing.md``)."""

@@ -34,22 +34,23 @@ with DAG("{dag_id}", schedule=None, tags=["test"], default_args={{"owner": "test
                         budget_usd=1.0, deferrable={deferrable})
 """
 
+#: an operator that dies after collecting: the retry must neither resubmit, nor record, nor count the cost twice
+CRASH = """
+class CrashAfterCollecting(AnthropicBatchOperator):
+    def collect(self, context, *args, **kwargs):
+        result = super().collect(context, *args, **kwargs)
+        if context["ti"].try_number == 1:
+            raise RuntimeError("simulated worker crash after collecting")
+        return result
+"""
+
 RETRY_SOURCE = """
 from datetime import timedelta
 
 from airflow.sdk import DAG
 from supervisor_lib.operators.batch import AnthropicBatchOperator, OpenAIBatchOperator
 
-
-class CrashAfterCollecting(AnthropicBatchOperator):
-    '''Dies after the batch was paid for and recorded: the retry must neither resubmit nor record twice.'''
-
-    def collect(self, context, *args, **kwargs):
-        result = super().collect(context, *args, **kwargs)
-        if context["ti"].try_number == 1:
-            raise RuntimeError("simulated worker crash after collecting")
-        return result
-
+{crash}
 
 with DAG("{dag_id}", schedule=None, default_args={{"owner": "tests", "retries": 4, "retry_delay": timedelta(0)}}):
     CrashAfterCollecting(task_id="claude", model="claude-haiku-4-5", prompts=["a", "b"], poll_interval_s=0.05,
@@ -137,7 +138,9 @@ def test_a_retry_reattaches_instead_of_paying_twice(
 ) -> None:
     server.batch_delay = 1.0
     dag_id = f"batch_retry_{'deferred' if deferrable else 'sync'}"
-    run = run_dag_file(dags_folder, f"{dag_id}.py", RETRY_SOURCE.format(dag_id=dag_id, deferrable=deferrable), dag_id)
+    run = run_dag_file(
+        dags_folder, f"{dag_id}.py", RETRY_SOURCE.format(dag_id=dag_id, deferrable=deferrable, crash=CRASH), dag_id
+    )
 
     assert task_states(run) == {"claude": "success", "gpt": "success"}
     tries = {ti.task_id: ti.try_number for ti in run.get_task_instances()}
@@ -186,16 +189,7 @@ from datetime import timedelta
 from airflow.sdk import DAG
 from supervisor_lib.operators.batch import AnthropicBatchOperator
 
-
-class CrashAfterCollecting(AnthropicBatchOperator):
-    '''Dies after collecting: the retry re-attaches, and must not count the batch's cost twice.'''
-
-    def collect(self, context, *args, **kwargs):
-        result = super().collect(context, *args, **kwargs)
-        if context["ti"].try_number == 1:
-            raise RuntimeError("simulated worker crash after collecting")
-        return result
-
+{crash}
 
 COMMON = dict(model="claude-haiku-4-5", poll_interval_s=0.05, deferrable={deferrable}, budget={{"per_run_usd": 0.008}})
 with DAG("{dag_id}", schedule=None, default_args={{"owner": "tests", "retries": 0, "retry_delay": timedelta(0)}}):
@@ -218,7 +212,7 @@ def test_a_batch_holds_its_worst_case_against_the_budget_until_its_results_are_i
     from supervisor_lib.routing.state import RoutingState
 
     dag_id = f"batch_budget_{'deferred' if deferrable else 'sync'}"
-    source = BUDGET_SOURCE.format(dag_id=dag_id, deferrable=deferrable)
+    source = BUDGET_SOURCE.format(dag_id=dag_id, deferrable=deferrable, crash=CRASH)
     run = run_dag_file(dags_folder, f"{dag_id}.py", source, dag_id)
 
     # Each two-item batch may cost up to ~$0.0051 at the batch price, against a run budget of $0.008: the second

@@ -132,3 +132,21 @@ def test_async_client_from_the_same_builder(server: FakeProviderServer, hook_cla
         return hook_class.parse_response(raw, _request()).text
 
     assert asyncio.run(call()) == "async answer"
+
+
+def test_async_clients_are_shared_per_event_loop_and_config() -> None:
+    from supervisor_lib.providers.base import ClientConfig
+
+    config = ClientConfig(base_url="http://127.0.0.1:9", api_key="k1")
+    other_key = ClientConfig(base_url="http://127.0.0.1:9", api_key="k2")
+
+    async def clients() -> tuple[object, ...]:
+        first = AnthropicHook.shared_async_client(config)
+        return (first, AnthropicHook.shared_async_client(config), AnthropicHook.shared_async_client(other_key),
+                OpenAIHook.shared_async_client(config))  # fmt: skip
+
+    first, again, keyed, openai = asyncio.run(clients())
+    assert first is again  # one client per loop and config: no per-call SSL setup on the triggerer's loop
+    assert keyed is not first and openai is not first and type(openai).__module__.startswith("openai")
+    [elsewhere, *_] = asyncio.run(clients())
+    assert elsewhere is not first  # a client is bound to its loop: another loop gets its own
