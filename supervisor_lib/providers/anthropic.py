@@ -18,6 +18,7 @@ class AnthropicHook(BaseLLMHook):
     """
 
     provider = "anthropic"
+    sdk_module = "anthropic"
     default_conn_name = "anthropic_default"
     conn_type = "anthropic"
     hook_name = "Anthropic"

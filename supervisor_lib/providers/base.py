@@ -8,7 +8,9 @@ host (so OpenAI-compatible servers and gateways work), and the extras hold ``def
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
+import sys
 import time
 import weakref
 from collections.abc import Callable
@@ -23,6 +25,10 @@ from supervisor_lib.exceptions import ProviderConfigError, RetryableError
 from supervisor_lib.providers.errors import map_sdk_error
 from supervisor_lib.providers.types import LLMRequest, LLMResponse, ProviderName
 
+#: connection lookups in flight on one event loop, per conn_id (concurrent readers share one)
+_CONFIG_READS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Task[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 #: async SDK clients shared by every call on one event loop (the triggerer's), per provider and client config
 _SHARED_ASYNC: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Any]] = (
     weakref.WeakKeyDictionary()
@@ -48,6 +54,8 @@ class BaseLLMHook(BaseHook):
     """
 
     provider: ClassVar[ProviderName]
+    #: the SDK's top-level module (imported lazily)
+    sdk_module: ClassVar[str]
     conn_name_attr = "conn_id"
     default_conn_name: ClassVar[str]
     conn_type: ClassVar[str]
@@ -91,8 +99,27 @@ class BaseLLMHook(BaseHook):
         return self.config_from_connection(self.get_connection(self.conn_id))
 
     async def aconfig(self) -> ClientConfig:
-        """The config read through Airflow's async connection API (for triggers)."""
-        return self.config_from_connection(await self.aget_connection(self.conn_id))
+        """The config read through Airflow's async connection API (for triggers).
+
+        Concurrent reads of one connection on one loop share a single lookup: in the triggerer, hundreds of calls
+        that start together would otherwise queue one round trip each through the triggerer's comms. A read that
+        starts after the shared one ended looks the connection up again, so a changed connection is seen.
+        """
+        loop = asyncio.get_running_loop()
+        pending = _CONFIG_READS.setdefault(loop, {})
+        read = pending.get(self.conn_id)
+        if read is None:
+            read = pending[self.conn_id] = loop.create_task(self.aget_connection(self.conn_id))
+            read.add_done_callback(lambda _: pending.pop(self.conn_id, None))
+        return self.config_from_connection(await asyncio.shield(read))
+
+    @classmethod
+    async def ashared_client(cls, config: ClientConfig) -> Any:
+        """:meth:`shared_async_client`, importing the SDK in a thread the first time: an import takes ~1 s, which
+        on the triggerer's loop would stall every trigger."""
+        if cls.sdk_module not in sys.modules:
+            await asyncio.to_thread(importlib.import_module, cls.sdk_module)
+        return cls.shared_async_client(config)
 
     # -- clients --------------------------------------------------------------------------------------------
     @classmethod

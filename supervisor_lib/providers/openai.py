@@ -20,6 +20,7 @@ class OpenAIHook(BaseLLMHook):
     """
 
     provider = "openai"
+    sdk_module = "openai"
     default_conn_name = "openai_default"
     conn_type = "openai"
     hook_name = "OpenAI"

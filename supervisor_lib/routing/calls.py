@@ -182,10 +182,8 @@ class RoutedCall:
         config = await hook_class(conn_id=attempt.candidate.conn_id or self.options.conn_id).aconfig()
         runner, tracker, request = self._runner(attempt, config)
         try:
-            return {
-                **await runner.arun(request, hook_class.shared_async_client(config)),
-                "spent_usd": tracker.spent_usd,
-            }
+            client = await hook_class.ashared_client(config)
+            return {**await runner.arun(request, client), "spent_usd": tracker.spent_usd}
         except SupervisorError as err:
             err.spent_usd = tracker.spent_usd  # type: ignore[attr-defined]
             raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -166,11 +167,42 @@ def env_override(name: str) -> tuple[str, str] | None:
         raise CatalogError(f"${name} names {path}, which cannot be read: {exc}") from None
 
 
+@dataclass
+class _Read:
+    """One Variable read in flight; the threads that ask meanwhile wait for its value instead of reading again."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    value: tuple[str, str] | None = None
+
+
+_reads: dict[str, _Read] = {}
+_reads_lock = threading.Lock()
+
+
 def variable_override(name: str) -> tuple[str, str] | None:
     """``(source, YAML text)`` of the Airflow Variable ``name`` — inline YAML/JSON, or a path to a file.
 
     Call it only while a task runs: ``None`` when the Variable is unset or there is no API server to ask.
+    Concurrent reads of one Variable in a process share a single lookup (in the triggerer, hundreds of calls may
+    start together, and each lookup is a round trip); a read that starts after it ended reads the Variable again.
     """
+    with _reads_lock:
+        read, leader = _reads.get(name), False
+        if read is None:
+            read, leader = _reads.setdefault(name, _Read()), True
+    if not leader:
+        read.done.wait()
+        return read.value
+    try:
+        read.value = _read_variable(name)
+    finally:
+        with _reads_lock:
+            _reads.pop(name, None)
+        read.done.set()
+    return read.value
+
+
+def _read_variable(name: str) -> tuple[str, str] | None:
     try:
         from airflow.sdk import Variable
 

@@ -1,8 +1,9 @@
 """``LLMCallTrigger``: one supervised model call on the triggerer's event loop.
 
-The SDKs are imported at module level on purpose: importing them inside ``run()`` would block the triggerer's
-loop for about a second. Only async clients are used, store access goes through ``asyncio.to_thread``, and a
-wall-clock deadline bounds the whole call.
+Nothing blocks the triggerer's loop: the SDKs are imported in a thread on first use (at module level the import
+would stall every trigger for about two seconds when the triggerer loads this class), one async client per
+connection config is shared by all calls on the loop, concurrent lookups of a connection or Variable share one
+round trip, store access goes through ``asyncio.to_thread``, and a wall-clock deadline bounds the whole call.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anthropic  # noqa: F401 - imported here so the first call does not block the event loop
-import openai  # noqa: F401
 from airflow.sdk.execution_time.xcom import XCom
 from airflow.triggers.base import BaseTrigger, TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
 
@@ -162,7 +161,7 @@ class LLMCallTrigger(BaseTrigger):
             budget_usd=self.budget_usd,
             use_cache=self.cache,
         )
-        return await runner.arun(request, hook_class.shared_async_client(config))
+        return await runner.arun(request, await hook_class.ashared_client(config))
 
     async def _routed_call(self, scope: CallScope) -> dict[str, Any]:
         """The router picks the provider and model and fails over within the try (``docs/routing.md``)."""
