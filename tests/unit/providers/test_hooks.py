@@ -150,3 +150,24 @@ def test_async_clients_are_shared_per_event_loop_and_config() -> None:
     assert keyed is not first and openai is not first and type(openai).__module__.startswith("openai")
     [elsewhere, *_] = asyncio.run(clients())
     assert elsewhere is not first  # a client is bound to its loop: another loop gets its own
+
+
+def test_concurrent_connection_lookups_on_a_loop_share_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk import Connection
+
+    lookups: list[str] = []
+
+    async def slow_lookup(self: AnthropicHook, conn_id: str) -> Connection:
+        lookups.append(conn_id)
+        await asyncio.sleep(0.1)
+        return Connection(conn_id=conn_id, conn_type="anthropic", host="http://127.0.0.1:9", password="k")
+
+    monkeypatch.setattr(AnthropicHook, "aget_connection", slow_lookup)
+
+    async def configs() -> list[object]:
+        together = await asyncio.gather(*(AnthropicHook(conn_id="shared").aconfig() for _ in range(10)))
+        later = await AnthropicHook(conn_id="shared").aconfig()  # after the shared lookup ended: looked up again
+        return [*together, later]
+
+    found = asyncio.run(configs())
+    assert lookups == ["shared", "shared"] and {c.base_url for c in found} == {"http://127.0.0.1:9"}  # type: ignore[attr-defined]

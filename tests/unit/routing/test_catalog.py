@@ -128,3 +128,27 @@ def test_the_policy_modules_import_no_airflow() -> None:
         "bad = [m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_concurrent_reads_of_a_variable_share_one_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    from supervisor_lib.routing import catalog
+
+    lookups: list[str] = []
+
+    def slow_read(name: str) -> tuple[str, str]:
+        lookups.append(name)
+        time.sleep(0.2)
+        return f"Variable {name}", f"value {len(lookups)}"
+
+    monkeypatch.setattr(catalog, "_read_variable", slow_read)
+    results: list[object] = []
+    threads = [threading.Thread(target=lambda: results.append(catalog.variable_override("v"))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert lookups == ["v"] and results == [("Variable v", "value 1")] * 8
+    assert catalog.variable_override("v") == ("Variable v", "value 2")  # a later read looks again
