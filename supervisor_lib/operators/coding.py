@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -19,16 +18,14 @@ from airflow.sdk import BaseOperator
 from supervisor_lib.operators.flow import skip_unless
 
 if TYPE_CHECKING:
-    from supervisor_lib.coding.chat import Ask, ModelChat, RoutedChat
+    from supervisor_lib.coding.chat import Ask
     from supervisor_lib.coding.jobs import Target
     from supervisor_lib.coding.loop import Check
+    from supervisor_lib.coding.models import TaskModels
     from supervisor_lib.coding.review import Reviewer
     from supervisor_lib.providers.calls import CallScope
-    from supervisor_lib.routing.calls import RouteOptions
-    from supervisor_lib.routing.policy import Candidate
-    from supervisor_lib.routing.router import Router
 
-__all__ = ["CodingTaskOperator", "ReportOperator", "default_pool"]
+__all__ = ["CodingTaskOperator", "ReportOperator"]
 
 #: the prompt's context budget in estimated tokens (supervisor_lib.coding.jobs.DEFAULT_CONTEXT_TOKENS)
 CONTEXT_TOKENS = 12000
@@ -103,6 +100,8 @@ class _SupervisedTaskOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         if kwargs.get("pool") is None:  # queue with the provider's other calls instead of in default_pool
+            from supervisor_lib.coding.models import default_pool
+
             kwargs["pool"] = default_pool(task_kind, provider, route, model, max_tokens or self.default_max_tokens,
                                           str(kwargs.get("task_id")))  # fmt: skip
         super().__init__(**kwargs)
@@ -122,106 +121,27 @@ class _SupervisedTaskOperator(BaseOperator):
         tags = tuple(sorted(self.dag.tags or ())) if self.has_dag() else ()
         return CallScope.from_ti(context["ti"], task_type=self.task_kind, tags=tags)
 
-    def chat(
-        self, scope: CallScope, provider: str, model: str | None, conn_id: str | None, max_tokens: int
-    ) -> ModelChat | RoutedChat:
-        """A model for this task's calls, through the call runner and the analytics ledger; when a budget applies
-        (``budget``, or a global one), each call first reserves its worst case against it."""
-        from supervisor_lib.analytics.ledger import ledger_for
-        from supervisor_lib.coding.chat import ModelChat, RoutedChat
-        from supervisor_lib.routing.calls import RouteOptions, budget_router
+    def models(self, scope: CallScope) -> TaskModels:
+        """This try's models: the task's own provider's, or the router's, under the budgets that apply."""
+        from supervisor_lib.coding.models import TaskModels
 
-        options = RouteOptions.pinned_to(provider, model, conn_id, self.budget, self.team)
-        router = budget_router(options, scope, self.analytics_conn_id, self.log)
-        if router is not None:
-            return RoutedChat(
-                options=options, router=router, scope=scope, store=ledger_for(self.analytics_conn_id),
-                max_tokens=max_tokens, temperature=self.temperature, budget_usd=self.budget_usd, use_cache=self.cache,
-            )  # fmt: skip
-        return ModelChat(
-            provider=provider,
-            scope=scope,
-            store=ledger_for(self.analytics_conn_id),
-            model=model,
-            conn_id=conn_id,
-            max_tokens=max_tokens,
-            temperature=self.temperature,
-            budget_usd=self.budget_usd,
-            use_cache=self.cache,
-        )
+        self._models = TaskModels(
+            task_kind=self.task_kind, scope=scope, log=self.log, analytics_conn_id=self.analytics_conn_id,
+            route=self.route, budget=self.budget, team=self.team, temperature=self.temperature,
+            budget_usd=self.budget_usd, cache=self.cache,
+        )  # fmt: skip
+        return self._models
 
     def author(self, scope: CallScope) -> Ask:
-        """The task's own model: its provider's, or, when the task is routed, a :class:`RoutedChat` (every call
-        planned, budgeted and failed over by the router)."""
+        """The task's own model (see :class:`~supervisor_lib.coding.models.TaskModels`)."""
         max_tokens = self.max_tokens or self.default_max_tokens
-        if self.route is None:
-            return self.chat(scope, self.provider, self.model, self.conn_id, max_tokens)
-        options = self.route_options(model=self.model)
-        self._planned = self.plan_route(scope, options, max_tokens)
-        self._routed_chat = self.routed_chat(scope, options, max_tokens)
-        return self._routed_chat
-
-    def route_options(self, provider: str | None = None, model: str | None = None) -> RouteOptions:
-        """The routing options of this task (``route``), restricted to ``provider`` (default ``route``'s own
-        ``provider``, if any), preferring ``model``."""
-        from supervisor_lib.routing.calls import RouteOptions
-
-        route = self.route or {}
-        return RouteOptions.from_dict({
-            "capabilities": route.get("capabilities"), "tier": route.get("tier"),
-            "budget": route.get("budget") or self.budget, "team": route.get("team") or self.team,
-            "provider": provider or route.get("provider"), "model": model,
-        })  # fmt: skip
-
-    @cached_property
-    def router(self) -> Router:
-        """The run-time router (catalogue and budgets with their overrides, shared health), one per task try."""
-        from supervisor_lib.routing.router import Router
-
-        return Router.for_runtime(self.analytics_conn_id, logger=self.log)
-
-    def routed_chat(self, scope: CallScope, options: RouteOptions, max_tokens: int) -> RoutedChat:
-        """A routed model for this task's calls (a catalogued ``model`` is preferred, as for llm tasks)."""
-        from supervisor_lib.analytics.ledger import ledger_for
-        from supervisor_lib.coding.chat import RoutedChat
-
-        if options.model not in self.router.catalog.models:  # a template or an uncatalogued model: no preference
-            options = dataclasses.replace(options, model=None)
-        return RoutedChat(
-            options=options, router=self.router, scope=scope, store=ledger_for(self.analytics_conn_id),
-            max_tokens=max_tokens, temperature=self.temperature, budget_usd=self.budget_usd, use_cache=self.cache,
-        )  # fmt: skip
-
-    def plan_route(self, scope: CallScope, options: RouteOptions, max_tokens: int) -> Candidate:
-        """Check before any work that the router can place this task now; log the plan; its first candidate.
-
-        Each call is planned again (health and budgets change); this first plan fails the task early, before a
-        workspace is made, and tells an ``auto`` reviewer which provider the author most likely uses.
-
-        :raises NoRouteError: no catalogued model can serve the task (``BudgetExceededError`` when only budgets
-            stand in the way, ``RetryableError`` when only open breakers do — the router's own errors).
-        """
-        from supervisor_lib.routing.failover import failover_steps, run_routed
-        from supervisor_lib.routing.policy import RouteRequest
-
-        model = options.model if options.model in self.router.catalog.models else None
-        request = RouteRequest(
-            task_type=self.task_kind, capabilities=frozenset(options.capabilities), model=model, tier=options.tier,
-            input_tokens=0, max_tokens=max_tokens, provider=options.provider,
-        )  # fmt: skip  # the prompt is not built yet: a lower bound, so this plan never refuses what a call would take
-        route_scope = options.route_scope(scope)
-        plan = self.router.plan(request, route_scope)
-        if plan.chosen is None:  # the failover loop of an empty plan logs it, records the decision and raises its error
-            run_routed(failover_steps(self.router, plan, route_scope), _never_called)
-            raise AssertionError("unreachable: a plan without candidates always fails")  # pragma: no cover
-        self.log.info("%s: %s", route_scope.describe(), plan.explain())
-        return plan.chosen
+        return self.models(scope).author(self.provider, self.model, self.conn_id, max_tokens)
 
     @property
     def routed(self) -> dict[str, Any] | None:
         """``{provider, model, reasons, failovers, models}`` of a routed task's calls (``None``: not routed)."""
-        chat = getattr(self, "_routed_chat", None)
-        return chat.summary() if chat is not None else None
+        models = getattr(self, "_models", None)
+        return models.routed() if models is not None else None
 
     def with_routed(self, result: dict[str, Any]) -> dict[str, Any]:
         """The result, with ``routed`` when the router chose the model."""
@@ -398,7 +318,7 @@ class CodingTaskOperator(_SupervisedTaskOperator):
         )  # fmt: skip
         scope = self.call_scope(context)
         author = self.author(scope)
-        result = self.with_routed(run_write_job(job, scope, author, Roots.from_env(), self.log, self._reviewer(scope)))
+        result = self.with_routed(run_write_job(job, scope, author, Roots.from_env(), self.log, self._reviewer()))
         self.log_result(result)
         if result["status"] in ("failed", "rejected"):
             context["ti"].xcom_push(key="return_value", value=result)
@@ -416,48 +336,12 @@ class CodingTaskOperator(_SupervisedTaskOperator):
             return None
         return Check(self.validate_command, float(self.validate_timeout), SandboxLimits(**(self.sandbox or {})))
 
-    def _reviewer(self, scope: CallScope) -> Reviewer | None:
-        """The second model. A routed task's reviewer is routed too (budgets and breakers hold for its calls), among
-        the other provider's models when the catalogue has any."""
+    def _reviewer(self) -> Reviewer | None:
+        """The second model (after :meth:`author`: a routed task's reviewer is routed too)."""
         if not self.reviewer_provider:
             return None
         from supervisor_lib.coding.review import Reviewer
 
-        provider = self.reviewer_provider
-        planned = getattr(self, "_planned", None)
-        if provider == "auto":  # the other provider than the author's (as the router planned it)
-            author = planned.provider if planned is not None else self.provider
-            provider = "openai" if author == "anthropic" else "anthropic"
-        if planned is None:
-            chat = self.chat(scope, provider, self.reviewer_model, self.reviewer_conn_id, REVIEW_MAX_TOKENS)
-            return Reviewer(chat, chat.label, self.task_kind, str(self.instructions))
-        if not any(model.provider == provider for model in self.router.catalog.models.values()):
-            self.log.warning("the catalogue has no %s model: the review is routed to any provider", provider)
-            provider = "auto"
-        options = self.route_options(provider, self.reviewer_model)
-        routed = self.routed_chat(scope, options, REVIEW_MAX_TOKENS)
-        return Reviewer(routed, f"routed reviewer ({provider})", self.task_kind, str(self.instructions))
-
-
-def default_pool(
-    task_kind: str, provider: str, route: Mapping[str, Any] | None, model: str | None, max_tokens: int, task_id: str
-) -> str | None:
-    """The pool a coding task queues in when it names none: its provider's (catalogue ``providers.<name>.pool``);
-    a routed task's, that of the model it would choose first (file catalogue, at parse time).
-
-    :raises ValueError: a routed task no catalogued model can serve (an import error at parse time).
-    """
-    from supervisor_lib.routing.catalog import provider_pool
-
-    if route is None:
-        return provider_pool(provider)
-    from supervisor_lib.operators.routed import first_choice_pool
-    from supervisor_lib.routing.calls import RouteOptions
-
-    options = RouteOptions(tuple(route.get("capabilities") or ()), route.get("tier"), route.get("provider"), model)
-    call = {"task_kind": task_kind, "max_tokens": max_tokens, "output_schema": True, "task_id": task_id}
-    return first_choice_pool(options, call)
-
-
-def _never_called(attempt: Any) -> dict[str, Any]:
-    raise AssertionError(f"a plan without candidates called {attempt}")  # pragma: no cover
+        ask, label = self._models.reviewer(self.reviewer_provider, self.reviewer_model, self.reviewer_conn_id,
+                                           REVIEW_MAX_TOKENS, self.provider)  # fmt: skip
+        return Reviewer(ask, label, self.task_kind, str(self.instructions))
