@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from supervisor_lib.analytics.schema import CALL_ATTEMPT_COLUMNS
-from supervisor_lib.analytics.store import DEFAULT_CONN_ID, AnalyticsStore, airflow_home, get_store
+from supervisor_lib.analytics.store import DEFAULT_CONN_ID, AnalyticsStore, get_store
+from supervisor_lib.analytics.targets import airflow_home
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ budgets hold across processes. Atomicity, on both dialects:
 * **Probe claims** are one conditional ``UPDATE`` (only when no unexpired claim exists and no failed probe holds
   the breaker open); the row count says who won.
 
-Store errors surface as :class:`~supervisor_lib.analytics.store.StoreUnavailableError`; the router decides what
+Store errors surface as :class:`~supervisor_lib.analytics.targets.StoreUnavailableError`; the router decides what
 they mean (see :mod:`supervisor_lib.routing.router`).
 """
 
