@@ -61,6 +61,11 @@ def test_demo_run_is_green_and_everything_stops(tmp_path: Path) -> None:
     assert "task fix_fee: success (status passed, review approve, patch " in out
     assert "task review_fix: success" in out and "/dags/payments_bugfix/runs/" in out
     assert out.count("demo run SUCCESS") == 2
+    # the demo spec's budget block holds for each call of the fix (its author's and its reviewer's), checked first
+    [fix_log] = (home / "logs" / "dag_id=payments_bugfix").glob("run_id=*/task_id=fix_fee/attempt=1.log")
+    fix_text = fix_log.read_text()
+    assert "budget check for anthropic/claude-sonnet-4-6 (named by the task, not routed)" in fix_text
+    assert "budget check for openai/gpt-5-mini (named by the task, not routed)" in fix_text
     with pytest.raises(OSError):  # the API server is gone
         urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2)
 
