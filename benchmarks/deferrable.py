@@ -3,7 +3,9 @@
 One run, side by side: N model calls with a fixed model latency as N deferrable tasks (they start and end in the
 triggerer) and as N sync tasks (each holds a worker slot while the model thinks); then every deferrable task is
 cleared and re-run, and the new calls reaching the provider are counted (the response cache should make it 0).
-Run: ``python -m benchmarks.deferrable [--tasks 200] [--latency 2.0]``.
+Run: ``python -m benchmarks.deferrable [--tasks 200] [--latency 2.0]``. The tasks run in ``default_pool``, so
+the deferrable ones start in the triggerer; in their provider's pool (the default) Airflow would bound them to its
+slots, which is what that pool is for.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ with DAG("{dag_id}", schedule=None, tags=["benchmark"], max_active_tasks={tasks}
          default_args={{"owner": "benchmarks", "retries": 0}}):
     for i in range({tasks}):
         AnthropicOperator(task_id=f"call_{{i:03d}}", model="claude-haiku-4-5", prompt=f"question {{i}}",
-                          max_tokens=32, deferrable={deferrable})
+                          max_tokens=32, deferrable={deferrable}, pool="default_pool")
 """
 
 

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 TRIGGER_CLASSPATH = "supervisor_lib.triggers.llm.LLMCallTrigger"
 ANALYTICS_CONN_ID = "supervisor_analytics"
+#: Airflow's own pool: the only one a start-from-trigger task may use (Airflow does not check pools for it)
+DEFAULT_POOL = "default_pool"
 
 
 class BaseLLMOperator(BaseOperator):
@@ -64,14 +66,19 @@ class BaseLLMOperator(BaseOperator):
     :param attempt_policy: attempts within one try before Airflow's own retries take over.
     :param call_timeout_s: wall-clock deadline for the whole call in deferrable mode.
     :param analytics_conn_id: the analytics store connection.
-    :param start_in_triggerer: with ``deferrable``, start the task in the triggerer (no worker at all). Tasks whose
-        templates read XComs, and mapped tasks (whose templates need the item), start on a worker instead, render
-        there and defer; the trigger still ends them.
+    :param start_in_triggerer: with ``deferrable``, start the task in the triggerer (no worker at all) when it
+        runs in Airflow's ``default_pool``. A task in any other pool — its provider's, by default — starts on a
+        worker instead, because Airflow 3.3 admits a start-from-trigger task without checking its pool: only a
+        worker start lets the pool bound concurrent calls (the call then waits in the triggerer, holding its slot).
+        Tasks whose templates read XComs, and mapped tasks (whose templates need the item), start on a worker too,
+        render there and defer; the trigger still ends them all.
     :param item: the current item of a ``foreach`` (mapped) task, ``{{ item }}`` in spec templates.
 
     Without a ``pool``, the task queues in its provider's pool from the catalogue (``include/catalog.yaml``), which
-    the settings step creates; a mapped task (``.partial()``) must be given its pool, since the scheduler reads it
-    from the partial arguments: :func:`~supervisor_lib.routing.catalog.provider_pool` names it.
+    the settings step creates, so Airflow bounds the provider's concurrent calls (``pool="default_pool"`` opts
+    out, and lets a deferrable task start in the triggerer). A mapped task (``.partial()``) must be given its pool,
+    since the scheduler reads it from the partial arguments: :func:`~supervisor_lib.routing.catalog.provider_pool`
+    names it.
     """
 
     hook_class: ClassVar[type[BaseLLMHook]]
@@ -90,7 +97,7 @@ class BaseLLMOperator(BaseOperator):
     @property
     def start_from_trigger(self) -> bool:
         """Whether the scheduler starts this task in the triggerer; read when the DAG is serialized."""
-        return self._start_in_triggerer and not _has_required_params(self)
+        return self._start_in_triggerer and self.pool == DEFAULT_POOL and not _has_required_params(self)
 
     @start_from_trigger.setter
     def start_from_trigger(self, value: bool) -> None:

@@ -29,7 +29,9 @@ DAGS = {
         from supervisor_lib import AnthropicOperator, OpenAIOperator
 
         with DAG("e2e_calls", schedule=None, tags=["e2e"], default_args={"owner": "tests", "retries": 0}):
-            first = AnthropicOperator(task_id="first", model="claude-haiku-4-5", prompt="E2E-FIRST {{ params.n }}")
+            # default_pool: a task in a bounded pool (its provider's, by default) starts on a worker instead
+            first = AnthropicOperator(task_id="first", model="claude-haiku-4-5", prompt="E2E-FIRST {{ params.n }}",
+                                      pool="default_pool")
             second = OpenAIOperator(task_id="second", model="gpt-4.1-mini",
                                     prompt="E2E-SECOND {{ ti.xcom_pull(task_ids='first')['text'] }}")
             sync = AnthropicOperator(task_id="sync", model="claude-haiku-4-5", prompt="E2E-SYNC", deferrable=False)
@@ -42,8 +44,12 @@ DAGS = {
         from supervisor_lib.providers.policy import AttemptPolicy
 
         fast = AttemptPolicy(base_delay_s=0.1, max_delay_s=0.2)
+        # default_pool: the tasks start in the triggerer. In a provider pool they would start on a worker and defer,
+        # and Airflow 3.3.2 can then retry a task that failed on resuming when the deferring worker is slow to
+        # report (an executor event for the same try arrives while the resumed run is on): docs/routing.md
         with DAG("e2e_faults", schedule=None, tags=["e2e"],
-                 default_args={"owner": "tests", "retries": 2, "retry_delay": timedelta(seconds=1)}):
+                 default_args={"owner": "tests", "retries": 2, "retry_delay": timedelta(seconds=1),
+                               "pool": "default_pool"}):
             AnthropicOperator(task_id="flaky", model="claude-haiku-4-5", prompt="E2E-FLAKY", attempt_policy=fast)
             AnthropicOperator(task_id="unauthorised", model="claude-haiku-4-5", prompt="E2E-AUTH", attempt_policy=fast)
             AnthropicOperator(task_id="exhausted", model="claude-haiku-4-5", prompt="E2E-EXHAUST", attempt_policy=fast)

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 DAGS = {
     "routing_stack.py": """
         from airflow.sdk import DAG
+        from supervisor_lib.operators.llm import AnthropicOperator
         from supervisor_lib.operators.routed import RoutedOperator
         from supervisor_lib.providers.policy import AttemptPolicy
 
@@ -34,12 +35,21 @@ DAGS = {
         ARGS = {"owner": "tests", "retries": 0}
         with DAG("routing_stack_catalog", schedule=None, tags=["e2e"], default_args=ARGS):
             RoutedOperator(task_id="ask", model="claude-haiku-4-5", prompt="STACK-CATALOG", max_tokens=200,
-                           attempt_policy=ONCE, deferrable=True)
+                           attempt_policy=ONCE, deferrable=True, pool="default_pool")  # starts in the triggerer
         with DAG("routing_stack_budget", schedule=None, tags=["e2e"], default_args=ARGS):
             RoutedOperator(task_id="spend", provider="anthropic", model="claude-haiku-4-5", prompt="STACK-BUDGET",
-                           max_tokens=200, attempt_policy=ONCE, deferrable=True)
+                           max_tokens=200, attempt_policy=ONCE, deferrable=True, pool="default_pool")
+        with DAG("routing_stack_pool", schedule=None, tags=["e2e"], default_args=ARGS):
+            # no pool given: each queues in its provider's pool, sized from the catalogue, and so starts on a
+            # worker (Airflow admits a start-from-trigger task without checking its pool), then defers
+            for i in range(6):
+                AnthropicOperator(task_id=f"call_{i}", model="claude-haiku-4-5", prompt=f"STACK-POOL {i}",
+                                  max_tokens=50, deferrable=True)
     """,
 }
+#: the catalogue override the stack starts with: the settings step sizes the anthropic pool from it
+POOL_SLOTS = 2
+POOL_LATENCY_S = 1.5
 #: the budget scenario's limit: one call's worst case (about 21 input tokens and 200 output tokens at
 #: claude-haiku-4-5's $1/$5 per million: $0.00102) fits, two do not
 DAY_LIMIT_USD = 0.0015
@@ -49,9 +59,12 @@ DAY_LIMIT_USD = 0.0015
 def stack(
     fake: FakeProviderServer, analytics_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AirflowStack]:
+    base = tmp_path_factory.mktemp("routing_stack")
+    (base / "catalog.yaml").write_text(yaml.safe_dump({"providers": {"anthropic": {"pool_slots": POOL_SLOTS}}}))
     with provider_stack(
-        "routing_stack", tmp_path_factory.mktemp("routing_stack"), DAGS, databases=DATABASES, fake=fake,
-        analytics_url=analytics_url, dag_ids=("routing_stack_catalog", "routing_stack_budget"), project_dir=ROOT,
+        "routing_stack", base, DAGS, databases=DATABASES, fake=fake, analytics_url=analytics_url,
+        dag_ids=("routing_stack_catalog", "routing_stack_budget", "routing_stack_pool"), project_dir=ROOT,
+        env={"SUPERVISOR_CATALOG": str(base / "catalog.yaml")},
     ) as running:  # fmt: skip
         yield running
 
@@ -151,3 +164,25 @@ def test_the_budgets_variable_refuses_the_call_that_would_cross_a_daily_limit(
     recorded = sum(r["cost_usd"] or 0 for r in _attempts(analytics_url, "routing_stack_budget", first))
     assert 0 < spent <= DAY_LIMIT_USD and spent == pytest.approx(recorded)
     assert not _attempts(analytics_url, "routing_stack_budget", second)
+
+
+def test_the_providers_pool_sized_from_the_catalogue_bounds_concurrent_calls(
+    stack: AirflowStack, fake: FakeProviderServer, analytics_url: str
+) -> None:
+    fake.reset()
+    fake.add_rule(Rule(provider="anthropic", match="STACK-POOL", text="ok", latency=POOL_LATENCY_S))
+    pool = stack.api("GET", "/pools/anthropic")
+    assert (pool["slots"], pool["include_deferred"]) == (POOL_SLOTS, True)  # the settings step read the catalogue
+
+    run_id, state = _run(stack, "routing_stack_pool")
+    assert state == "success"
+    assert {ti["pool"] for ti in stack.task_instances("routing_stack_pool", run_id).values()} == {"anthropic"}
+    # each deferred call holds its slot while the model answers: Airflow queues the rest instead of sending them
+    starts = sorted(call.timestamp for call in fake.calls if call.provider == "anthropic")
+    assert len(starts) == 6
+    in_flight = max(sum(1 for other in starts if start <= other < start + POOL_LATENCY_S) for start in starts)
+    assert in_flight == POOL_SLOTS
+    assert starts[-1] - starts[0] >= (6 / POOL_SLOTS - 1) * POOL_LATENCY_S * 0.9
+    # the calls still waited in the triggerer, not on a worker
+    attempts = _attempts(analytics_url, "routing_stack_pool", run_id)
+    assert len(attempts) == 6 and all(attempt["deferred"] for attempt in attempts)

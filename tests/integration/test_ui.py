@@ -169,7 +169,7 @@ def test_printed_login_shows_the_demo_run_and_its_task_log(
     expect(page.get_by_role("link", name=endpoint, exact=True)).to_be_visible()  # the log renders URLs as links
     expect(page.get_by_text("trigger completed")).to_be_visible()
     page_text = page.locator("body")
-    expect(page_text).to_contain_text(f"dag_id={DEMO_DAG} task_id=ask_claude run_id={demo_run}")
+    expect(page_text).to_contain_text(f"trigger {DEMO_DAG}/{demo_run}/ask_claude/-1/1")  # the call's wait
     expect(page_text).to_contain_text(f'POST {endpoint} "HTTP/1.1 200 OK"')
     expect(page_text).to_contain_text("anthropic claude-haiku-4-5 answered (1 attempt(s)")
     _screenshot(page, shots, "04-task-log")

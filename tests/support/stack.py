@@ -40,16 +40,18 @@ def provider_stack(
     analytics_url: str,
     dag_ids: Iterable[str],
     project_dir: Path,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[AirflowStack]:
     """Airflow serving ``dags`` (file name → source, dedented) from ``base/dags``, with a fresh metadata DB
     (``supervisor_it_{name}``), its provider connections on ``fake`` (key :data:`CANARY_KEY`) and its
     ``supervisor_analytics`` connection on ``analytics_url``; yielded once the DAGs ``dag_ids`` are parsed and
-    unpaused."""
+    unpaused. ``env`` adds to the stack's environment (e.g. ``SUPERVISOR_CATALOG``)."""
     folder = base / "dags"
     folder.mkdir(exist_ok=True)
     for file_name, source in dags.items():
         (folder / file_name).write_text(textwrap.dedent(source))
     env = {
+        **(env or {}),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": fresh_database_url(databases, f"supervisor_it_{name}", base),
         "AIRFLOW_CONN_SUPERVISOR_ANALYTICS": store_connection(analytics_url),
         "ANTHROPIC_API_KEY": CANARY_KEY,

@@ -18,9 +18,18 @@ def _dag(**params: Param) -> DAG:
 
 def test_plain_deferrable_task_starts_in_the_triggerer() -> None:
     with _dag(n=Param(3, type="integer")):
-        op = AnthropicOperator(task_id="a", model="m", prompt="hi {{ params.n }}", deferrable=True)
+        op = AnthropicOperator(task_id="a", model="m", prompt="hi {{ params.n }}", deferrable=True, pool="default_pool")
     assert op.start_from_trigger is True
     assert op.start_trigger_args.trigger_kwargs["prompt"] == "hi {{ params.n }}"
+
+
+def test_a_task_in_a_bounded_pool_starts_on_a_worker_so_the_pool_admits_it() -> None:
+    # Airflow 3.3 defers a start-from-trigger task without checking its pool: only a worker start is bounded
+    with _dag():
+        op = AnthropicOperator(task_id="a", model="m", prompt="hi", deferrable=True)
+        mine = OpenAIOperator(task_id="b", model="m", prompt="hi", deferrable=True, pool="mine")
+    assert (op.pool, op.deferrable, op.start_from_trigger) == ("anthropic", True, False)
+    assert (mine.pool, mine.start_from_trigger) == ("mine", False)
 
 
 @pytest.mark.parametrize(

@@ -49,8 +49,9 @@ def test_an_impossible_task_fails_at_parse_time() -> None:
 
 
 def test_deferrable_routed_tasks_carry_their_options_to_the_trigger() -> None:
-    op = routed(deferrable=True, tier="economy", budget={"per_day_usd": 2}, team="data")
+    op = routed(deferrable=True, tier="economy", budget={"per_day_usd": 2}, team="data", pool="default_pool")
     assert op.start_from_trigger
+    assert not routed(deferrable=True).start_from_trigger  # in its first choice's pool: starts on a worker
     route = op.start_trigger_args.trigger_kwargs["route"]
     assert route == {"capabilities": [], "tier": "economy", "provider": None, "model": None,
                      "budget": {"per_day_usd": 2}, "team": "data", "pinned": False, "conn_id": None}  # fmt: skip
