@@ -235,8 +235,8 @@ def _parse_cached(source: str, base_text: str, overrides: tuple[tuple[str, str],
 
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
     """A YAML (or JSON) mapping; ``CatalogError`` names ``source`` when it is not one."""
-    try:
-        data = yaml.safe_load(text)
+    try:  # the C loader when PyYAML has it: every DAG file that builds a provider operator reads the catalogue
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise CatalogError(f"{source}: invalid YAML: {exc}") from None
     if data is None:
