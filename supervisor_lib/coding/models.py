@@ -89,6 +89,8 @@ class TaskModels:
         options = RouteOptions.pinned_to(provider, model, conn_id, self.budget, self.team)
         router = budget_router(options, self.scope, self.analytics_conn_id, self.log)
         store = ledger_for(self.analytics_conn_id)
+        if router is not None and not model:  # the budget is checked against the model that will answer
+            options = dataclasses.replace(options, model=_connection_model(provider, conn_id, self.scope))
         common: dict[str, Any] = {"scope": self.scope, "store": store, "max_tokens": max_tokens,
                                   "temperature": self.temperature, "budget_usd": self.budget_usd,
                                   "use_cache": self.cache}  # fmt: skip
@@ -169,6 +171,16 @@ def default_pool(
     options = RouteOptions(tuple(route.get("capabilities") or ()), route.get("tier"), route.get("provider"), model)
     call = {"task_kind": task_kind, "max_tokens": max_tokens, "output_schema": True, "task_id": task_id}
     return first_choice_pool(options, call)
+
+
+def _connection_model(provider: str, conn_id: str | None, scope: CallScope) -> str:
+    """The connection's ``default_model`` (a task that names no model)."""
+    from supervisor_lib.providers.registry import hook_class_for
+
+    model = hook_class_for(provider)(conn_id=conn_id).config.default_model
+    if not model:
+        raise ValueError(f"{scope.describe()}: no model given; set model= or the connection's default_model extra")
+    return model
 
 
 def _never_called(attempt: Any) -> dict[str, Any]:

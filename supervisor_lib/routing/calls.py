@@ -53,8 +53,8 @@ class RouteOptions:
     model: str | None = None
     budget: Mapping[str, Any] | None = None
     team: str | None = None
-    #: not routed: ``provider`` and ``model`` (default: the connection's ``default_model``) are the task's own, and
-    #: only the budgets are checked (see :func:`~supervisor_lib.routing.policy.pinned_plan`)
+    #: not routed: ``provider`` and ``model`` (resolved, never ``None``) are the task's own, and only the budgets
+    #: are checked (see :func:`~supervisor_lib.routing.policy.pinned_plan`)
     pinned: bool = False
     #: the connection of a pinned call (routed calls use the catalogue's)
     conn_id: str | None = None
@@ -62,7 +62,11 @@ class RouteOptions:
     @classmethod
     def pinned_to(cls, provider: str, model: str | None, conn_id: str | None, budget: Mapping[str, Any] | None,
                   team: str | None = None) -> RouteOptions:  # fmt: skip
-        """The options of a call to the task's own provider and model under the budgets (no routing)."""
+        """The options of a call to the task's own provider and model under the budgets (no routing).
+
+        ``model`` may be ``None`` only where no call is planned with these options yet (a deferred task's trigger
+        kwargs: the trigger fills in the rendered model, or the connection's default, before it plans).
+        """
         return cls(provider=provider, model=model, budget=budget, team=team, pinned=True, conn_id=conn_id)
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,27 +138,16 @@ class RoutedCall:
 
     def run(self, router: Router) -> dict[str, Any]:
         """Plan and call synchronously (the worker path)."""
-        if self.options.pinned and not self.options.model:
-            hook = hook_class_for(str(self.options.provider))(conn_id=self.options.conn_id)
-            self.options = dataclasses.replace(self.options, model=self._default_model(hook.config))
         scope = self.options.route_scope(self.scope)
         plan = router.plan(self.options.route_request(self.scope.task_type, self.request), scope)
         return self._result(run_routed(failover_steps(router, plan, scope), self._call))
 
     async def arun(self, router: Router) -> dict[str, Any]:
         """Plan and call on an event loop (the trigger path); store work runs in threads."""
-        if self.options.pinned and not self.options.model:
-            config = await hook_class_for(str(self.options.provider))(conn_id=self.options.conn_id).aconfig()
-            self.options = dataclasses.replace(self.options, model=self._default_model(config))
         scope = self.options.route_scope(self.scope)
         request = self.options.route_request(self.scope.task_type, self.request)
         plan = await asyncio.to_thread(router.plan, request, scope)
         return self._result(await arun_routed(failover_steps(router, plan, scope), self._acall))
-
-    def _default_model(self, config: ClientConfig) -> str:
-        if not config.default_model:
-            raise ValueError(f"{self.scope.describe()}: no model given; set model= or the connection's default_model")
-        return config.default_model
 
     def _result(self, routed: Routed) -> dict[str, Any]:
         """The call runner's result, plus ``routed`` (who answered, why, the failovers) unless the call was pinned."""
