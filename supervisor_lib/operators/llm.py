@@ -9,8 +9,6 @@ while the model thinks, and no worker process starts at all unless the call fail
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -18,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator, conf
 from airflow.triggers.base import StartTriggerArgs
 
+from supervisor_lib.compat import StartFromTrigger, in_dag_test
 from supervisor_lib.operators.flow import skip_unless
 from supervisor_lib.providers.anthropic import AnthropicHook
 from supervisor_lib.providers.base import BaseLLMHook
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
 
 TRIGGER_CLASSPATH = "supervisor_lib.triggers.llm.LLMCallTrigger"
 ANALYTICS_CONN_ID = "supervisor_analytics"
-#: Airflow's own pool: the only one a start-from-trigger task may use (Airflow does not check pools for it)
-DEFAULT_POOL = "default_pool"
 
 
 class BaseLLMOperator(BaseOperator):
@@ -92,16 +89,9 @@ class BaseLLMOperator(BaseOperator):
         next_kwargs=None,
         timeout=None,
     )
-    _start_in_triggerer = False
 
-    @property
-    def start_from_trigger(self) -> bool:
-        """Whether the scheduler starts this task in the triggerer; read when the DAG is serialized."""
-        return self._start_in_triggerer and self.pool == DEFAULT_POOL and not _has_required_params(self)
-
-    @start_from_trigger.setter
-    def start_from_trigger(self, value: bool) -> None:
-        self._start_in_triggerer = value
+    #: where the task starts (the triggerer or a worker): see :class:`~supervisor_lib.compat.StartFromTrigger`
+    start_from_trigger = StartFromTrigger()
 
     def __init__(
         self,
@@ -146,11 +136,15 @@ class BaseLLMOperator(BaseOperator):
         if deferrable is None:
             deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
         self.deferrable, self.item = deferrable, item
-        if deferrable and start_in_triggerer and not _reads_task_state(prompt, messages, system, model, when):
+        if deferrable and start_in_triggerer:
             self.start_from_trigger = True
             self.start_trigger_args = dataclasses.replace(
                 self.start_trigger_args, trigger_kwargs=self.trigger_kwargs(end_from_trigger=True)
             )
+
+    def start_templates(self) -> tuple[Any, ...]:
+        """The templated values: a task whose templates read XComs cannot start in the triggerer."""
+        return (self.prompt, self.messages, self.system, self.model, self.when)
 
     def trigger_kwargs(self, *, end_from_trigger: bool) -> dict[str, Any]:
         """The :class:`~supervisor_lib.triggers.llm.LLMCallTrigger` arguments (plain JSON values)."""
@@ -200,7 +194,7 @@ class BaseLLMOperator(BaseOperator):
             deferred = dataclasses.asdict(self.call_scope(context, deferred=True))
             # The trigger ends the task itself (no second worker start); dag.test() replays only an event's
             # payload into the worker, so there the result comes back through execute_complete instead.
-            kwargs = self.trigger_kwargs(end_from_trigger=not _in_dag_test())
+            kwargs = self.trigger_kwargs(end_from_trigger=not in_dag_test())
             self.defer(trigger=LLMCallTrigger(**kwargs, scope=deferred), method_name="execute_complete")
         from supervisor_lib.analytics.ledger import ledger_for
         from supervisor_lib.providers.calls import CallRunner, result_summary
@@ -234,30 +228,6 @@ class BaseLLMOperator(BaseOperator):
             return dict(event["result"])
         raise_from_event(event or {"error_class": "RetryableError", "message": "the trigger sent no event"})
         raise AssertionError("unreachable")
-
-
-_TASK_STATE = re.compile(r"xcom_pull|\bti\b|task_instance")
-
-
-def _reads_task_state(*templates: Any) -> bool:
-    """Whether a template reads XComs: Airflow 3.3's triggerer cannot serve XCom reads while it renders, so such
-    a task starts on a worker (which renders it) and defers from there; the trigger still ends it."""
-    return any(_TASK_STATE.search(json.dumps(value)) for value in templates if value is not None)
-
-
-def _has_required_params(task: BaseOperator) -> bool:
-    """A DAG param without a default crashes Airflow 3.3.2's triggerer when it renders a start_from_trigger task
-    (it validates the task's params before merging the run's conf), so such tasks start on a worker instead."""
-    params = task.dag.params if task.has_dag() else task.params
-    get_param = getattr(params, "get_param", None)  # a ParamsDict; a plain dict holds no Param objects
-    return get_param is not None and any(not get_param(name).has_value for name in params)
-
-
-def _in_dag_test() -> bool:
-    """True inside ``dag.test()``, whose in-process supervisor runs triggers inline."""
-    from airflow.sdk.execution_time import task_runner
-
-    return type(getattr(task_runner, "SUPERVISOR_COMMS", None)).__name__ == "InProcessSupervisorComms"
 
 
 class AnthropicOperator(BaseLLMOperator):

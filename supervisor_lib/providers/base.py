@@ -114,11 +114,17 @@ class BaseLLMHook(BaseHook):
         return self.config_from_connection(await asyncio.shield(read))
 
     @classmethod
-    async def ashared_client(cls, config: ClientConfig) -> Any:
-        """:meth:`shared_async_client`, importing the SDK in a thread the first time: an import takes ~1 s, which
-        on the triggerer's loop would stall every trigger."""
+    async def aimport_sdk(cls) -> None:
+        """Import the SDK in a thread the first time: an import takes ~1 s, which on the triggerer's loop would
+        stall every trigger. Start it before the connection lookup so the two overlap (a fresh triggerer's first
+        lookup waits ~4 s while Airflow builds its in-process API: ``docs/providers.md``)."""
         if cls.sdk_module not in sys.modules:
             await asyncio.to_thread(importlib.import_module, cls.sdk_module)
+
+    @classmethod
+    async def ashared_client(cls, config: ClientConfig) -> Any:
+        """:meth:`shared_async_client`, with the SDK imported off the loop (:meth:`aimport_sdk`)."""
+        await cls.aimport_sdk()
         return cls.shared_async_client(config)
 
     # -- clients --------------------------------------------------------------------------------------------

@@ -13,11 +13,11 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.sdk.execution_time.xcom import XCom
 from airflow.triggers.base import BaseTrigger, TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
 
 from supervisor_lib.analytics.ledger import ledger_for
-from supervisor_lib.exceptions import RetryableError, SupervisorError
+from supervisor_lib.compat import push_trigger_result
+from supervisor_lib.exceptions import FatalError, RetryableError, SupervisorError
 from supervisor_lib.providers.calls import CallRunner, CallScope, result_summary
 from supervisor_lib.providers.policy import AttemptPolicy
 from supervisor_lib.providers.registry import hook_class_for
@@ -42,8 +42,8 @@ class LLMCallTrigger(BaseTrigger):
     def __init__(
         self,
         *,
-        provider: str,
-        conn_id: str,
+        provider: str | None = None,
+        conn_id: str | None = None,
         prompt: str | None = None,
         messages: list[dict[str, Any]] | None = None,
         system: str | None = None,
@@ -63,8 +63,13 @@ class LLMCallTrigger(BaseTrigger):
         end_from_trigger: bool = True,
         scope: dict[str, Any] | None = None,
         route: dict[str, Any] | None = None,
+        **unknown: Any,
     ) -> None:
+        # Never raise here: a trigger that fails to build in the triggerer leaves its id behind in Airflow 3.3.2's
+        # triggerer, which on SQLite then ignores the next trigger given that id (supervisor_lib/compat.py, 7).
+        # Missing or unknown arguments (an older or newer Supervisor wrote them) become an error event in run().
         super().__init__()
+        self.unknown = sorted(unknown)
         self.provider, self.conn_id = provider, conn_id
         self.prompt, self.messages, self.system, self.model = prompt, messages, system, model
         self.max_tokens, self.temperature, self.output_schema = max_tokens, temperature, output_schema
@@ -105,6 +110,9 @@ class LLMCallTrigger(BaseTrigger):
         return CLASSPATH, {key: getattr(self, key) for key in keys}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        if problem := self._problem():
+            yield TriggerEvent(error_event(FatalError(problem)))
+            return
         scope = (
             CallScope(**{**self.scope, "tags": tuple(self.scope.get("tags") or ())})
             if self.scope
@@ -124,26 +132,30 @@ class LLMCallTrigger(BaseTrigger):
             return
         self.log.info("%s", result_summary(result))
         if self.end_from_trigger:
-            # Push the result ourselves: Airflow 3.3.2 stores TaskSuccessEvent(xcoms=...) JSON-encoded twice, so
-            # downstream xcom_pull would get a string instead of the result dict.
-            await XCom.aset(
-                "return_value",
-                result,
-                dag_id=scope.dag_id,
-                task_id=scope.task_id,
-                run_id=scope.run_id,
-                map_index=scope.map_index,
+            await push_trigger_result(
+                result, dag_id=scope.dag_id, task_id=scope.task_id, run_id=scope.run_id, map_index=scope.map_index
             )
             yield TaskSuccessEvent()
         else:
             yield TriggerEvent({"status": "success", "result": result})
 
+    def _problem(self) -> str | None:
+        """Why this trigger cannot run (it was written by another Supervisor version), or ``None``."""
+        if self.unknown:
+            self.log.warning("ignoring trigger arguments this Supervisor does not know: %s", ", ".join(self.unknown))
+        if self.route is None and not (self.provider and self.conn_id):
+            return ("the trigger has no provider or connection: it was created by another Supervisor version or a "
+                    "broken operator; clear the task to run it again")  # fmt: skip
+        return None
+
     async def _call(self, scope: CallScope) -> dict[str, Any]:
         options = RouteOptions.from_dict(self.route) if self.route is not None else None
         if options is not None and not options.pinned:
             return await self._routed_call(scope)
-        hook_class = hook_class_for(self.provider)
-        config = await hook_class(conn_id=self.conn_id).aconfig()
+        hook_class = hook_class_for(str(self.provider))
+        sdk = asyncio.ensure_future(hook_class.aimport_sdk())  # overlaps the connection lookup
+        config = await hook_class(conn_id=str(self.conn_id)).aconfig()
+        await sdk
         request = LLMRequest.from_fields(self, default_model=config.default_model, where=scope.describe())
         store = await asyncio.to_thread(ledger_for, self.analytics_conn_id)
         if options is not None:  # the task's own model, under the budgets when any applies
