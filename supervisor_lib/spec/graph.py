@@ -6,6 +6,7 @@ raw YAML data (a file with a type error elsewhere still gets its cycle reported)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -136,3 +137,45 @@ def topological_order(nodes: Sequence[Node]) -> list[str]:
         done.add(first)
         pending.remove(first)
     return order
+
+
+#: ``xcom_pull(task_ids='x')``, ``xcom_pull('x')`` and ``xcom_pull(task_ids="x")`` in a template
+_XCOM_READ = re.compile(r"""xcom_pull\(\s*(?:task_ids\s*=\s*)?['"]([^'"]+)['"]""")
+
+
+def xcom_reads(text: str) -> list[str]:
+    """The task ids whose results a template reads with ``xcom_pull``, in order."""
+    return _XCOM_READ.findall(text)
+
+
+def read_findings(nodes: Sequence[Node], reads: dict[int, list[tuple[str, str]]]) -> list[Finding]:
+    """A template that reads a task's result (``xcom_pull``) must run after that task, or it reads nothing.
+
+    :param reads: task position → ``(field, task id read)`` pairs.
+    """
+    upstream = _upstream_map(nodes)
+    ids = [node.id for node in nodes]
+    findings = []
+    for node in nodes:
+        before = _ancestors(node.id, upstream)
+        for field, read in reads.get(node.position, ()):
+            if read not in upstream:
+                message = f"reads the result of '{read}', which is no task of this spec{did_you_mean(read, ids)}"
+            elif read not in before:
+                message = (f"reads the result of '{read}' but does not run after it: add '{read}' to depends_on "
+                           "(it would read nothing)")  # fmt: skip
+            else:
+                continue
+            findings.append(Finding(("tasks", node.position, field), message))
+    return findings
+
+
+def _ancestors(task_id: str, upstream: dict[str, tuple[str, ...]]) -> set[str]:
+    seen: set[str] = set()
+    pending = list(upstream.get(task_id, ()))
+    while pending:
+        dep = pending.pop()
+        if dep not in seen:
+            seen.add(dep)
+            pending.extend(upstream.get(dep, ()))
+    return seen

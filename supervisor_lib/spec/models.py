@@ -333,7 +333,9 @@ class WorkflowSpec(_Model):
             raw = data.get("tasks") if isinstance(data, dict) else None
             reraise_with(err, graph.graph_findings(graph.nodes_from_raw(raw)))
             raise
-        validate.raise_findings([*graph.graph_findings(spec._nodes()), *_model_findings(spec), *_route_findings(spec)])
+        nodes = spec._nodes()
+        validate.raise_findings([*graph.graph_findings(nodes), *graph.read_findings(nodes, spec._reads()),
+                                 *_model_findings(spec), *_route_findings(spec)])  # fmt: skip
         return spec
 
     def __eq__(self, other: object) -> bool:
@@ -400,6 +402,16 @@ class WorkflowSpec(_Model):
 
     def _nodes(self) -> list[graph.Node]:
         return [graph.Node(i, task.id, task.depends_on) for i, task in enumerate(self.tasks)]
+
+    def _reads(self) -> dict[int, list[tuple[str, str]]]:
+        """Per task position, the ``(field, task id)`` results its templates read with ``xcom_pull``."""
+        reads: dict[int, list[tuple[str, str]]] = {}
+        for position, task in enumerate(self.tasks):
+            for field in validate.TEMPLATE_FIELDS:
+                value = getattr(task, field, None)
+                if isinstance(value, str) and "xcom_pull" in value:
+                    reads.setdefault(position, []).extend((field, read) for read in graph.xcom_reads(value))
+        return reads
 
     def _with_source(self, path: str, sha256: str) -> WorkflowSpec:
         self._source_path, self._spec_hash = path, sha256

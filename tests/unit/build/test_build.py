@@ -40,6 +40,7 @@ def test_nightly_health_structure() -> None:
     assert _upstream(dag, "fix") == {"analyze"}
     assert _upstream(dag, "review") == {"fix", "audit"}
     assert _upstream(dag, "approve") == {"review"}
+    assert _upstream(dag, "per_module_docs__items") == {"analyze"}
     assert _upstream(dag, "per_module_docs") == {"per_module_docs__items"}
     assert str(dag.timezone) in ("Europe/Berlin", "Timezone('Europe/Berlin')")
     assert dag.start_date == pendulum.datetime(2026, 1, 1, tz="Europe/Berlin")  # midnight in the spec's zone

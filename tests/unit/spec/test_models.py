@@ -67,6 +67,7 @@ def _nightly_in_python() -> WorkflowSpec:
             TaskSpec(
                 id="per_module_docs",
                 type="documentation",
+                depends_on=["analyze"],
                 foreach="{{ ti.xcom_pull(task_ids='analyze')['modules'] }}",
                 instructions="Document module {{ item }}.",
             ),
@@ -196,7 +197,10 @@ def test_effective_of_an_unknown_task_is_a_key_error() -> None:
 
 def test_edges_and_topological_order() -> None:
     spec = load_spec(NIGHTLY)
-    assert spec.edges() == [("analyze", "fix"), ("fix", "review"), ("audit", "review"), ("review", "approve")]
+    assert spec.edges() == [
+        ("analyze", "fix"), ("fix", "review"), ("audit", "review"), ("analyze", "per_module_docs"),
+        ("review", "approve"),
+    ]  # fmt: skip
     assert spec.topological_order() == ["analyze", "audit", "fix", "review", "per_module_docs", "approve"]
 
 
