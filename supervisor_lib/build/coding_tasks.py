@@ -116,6 +116,7 @@ def coding_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> B
         max_iterations=task.max_iterations or 3, keep_workspace=str(task.keep_workspace or "on_failure"),
         reviewer_provider=_reviewer_provider(task.reviewer, task, shared["provider"]),
         reviewer_model=task.reviewer.model if task.reviewer else None,
+        build_on=_upstreams(spec, task, writes_only=True),
     )  # fmt: skip
 
 

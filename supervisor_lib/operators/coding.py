@@ -276,6 +276,8 @@ class CodingTaskOperator(_SupervisedTaskOperator):
     :param reviewer_model: the reviewer's model; default its connection's ``default_model``.
     :param keep_workspace: ``on_failure`` (default), ``always`` or ``never``.
     :param sandbox: sandbox limits (``cpu_s``, ``memory_mb``, ``max_procs``, ``max_file_mb``, ``output_limit``).
+    :param build_on: upstream write tasks whose change this one continues: the worktree starts from the commit of
+        the last of them that made one (a spec task that depends on write tasks builds on them), else from ``ref``.
     """
 
     ui_color = "#fdf0d5"
@@ -292,9 +294,11 @@ class CodingTaskOperator(_SupervisedTaskOperator):
         reviewer_conn_id: str | None = None,
         keep_workspace: str = "on_failure",
         sandbox: dict[str, Any] | None = None,
+        build_on: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.build_on = list(build_on)
         self.validate_command, self.validate_timeout = validate_command, validate_timeout
         self.max_iterations, self.keep_workspace, self.sandbox = max_iterations, keep_workspace, sandbox
         self.reviewer_provider, self.reviewer_model, self.reviewer_conn_id = (
@@ -312,7 +316,8 @@ class CodingTaskOperator(_SupervisedTaskOperator):
         if not (self.instructions or "").strip():
             raise AirflowFailException(f"{self.task_kind} task {self.task_id!r} needs instructions")
         job = WriteJob(
-            task_type=self.task_kind, instructions=str(self.instructions), target=self.target(), check=self._check(),
+            task_type=self.task_kind, instructions=str(self.instructions), target=self._start(context),
+            check=self._check(),
             max_iterations=self.max_iterations, keep_workspace=self.keep_workspace,  # type: ignore[arg-type]
             extra_system=self.system,
         )  # fmt: skip
@@ -328,6 +333,23 @@ class CodingTaskOperator(_SupervisedTaskOperator):
                 + (f"; workspace kept at {result['workspace']}" if result.get("workspace") else "")
             )
         return result
+
+    def _start(self, context: Any) -> Target:
+        """The target, at the commit of the upstream write task this one builds on (the last that made one)."""
+        target = self.target()
+        if not self.build_on:
+            return target
+        from supervisor_lib.coding.approval import upstream_results
+
+        commits = [(task_id, r["commit"]) for task_id, r in upstream_results(context["ti"], self.build_on)
+                   if r.get("commit")]  # fmt: skip
+        if not commits:
+            return target
+        if len({commit for _, commit in commits}) > 1:
+            self.log.warning("several upstream changes (%s): building on the last, %s; the others are not "
+                             "included", ", ".join(t for t, _ in commits), commits[-1][0])  # fmt: skip
+        self.log.info("building on %s's change (commit %s)", commits[-1][0], commits[-1][1][:12])
+        return dataclasses.replace(target, ref=commits[-1][1])
 
     def _check(self) -> Check | None:
         from supervisor_lib.coding.loop import Check, SandboxLimits

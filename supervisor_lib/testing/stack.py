@@ -164,6 +164,17 @@ class AirflowStack:
             time.sleep(0.5)
         raise TimeoutError(f"{dag_id}/{run_id} did not finish within {timeout_s:.0f}s")
 
+    def answer(self, dag_id: str, run_id: str, task_id: str, option: str, timeout_s: float = 300.0) -> None:
+        """Answer a human-in-the-loop task (``human_approval``) once it waits for input, as a person would through
+        the REST API (``PATCH .../hitlDetails``)."""
+        deadline = time.monotonic() + timeout_s
+        while self.task_instances(dag_id, run_id).get(task_id, {}).get("state") != "awaiting_input":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{dag_id}/{run_id}/{task_id} never waited for input within {timeout_s:.0f}s")
+            time.sleep(0.5)
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails"
+        self.api("PATCH", path, {"chosen_options": [option], "params_input": {}})
+
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
         """``{task_id or task_id[map_index]: task instance}`` of a run."""
         tis = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=1000")["task_instances"]

@@ -75,8 +75,9 @@ def gather_context(
 ) -> Context:
     """Build the context for one task, within ``max_tokens``.
 
-    :param paths: globs (``fnmatch``: ``*`` also crosses ``/``; ``dir/`` means everything under it) naming the
-        files to include, sorted; ``None`` means a repo map plus the most relevant small files.
+    :param paths: globs (``fnmatch``: ``*`` also crosses ``/``; ``**/`` also matches no directory; ``dir/`` means
+        everything under it) naming the files to include, sorted; ``None`` means a repo map plus the most relevant
+        small files.
     :param diff: a diff to review, placed first (after the issue).
     :param issue: the issue or task text, placed first.
     :param line_numbers: prefix file lines with their numbers (handy for review; not for SEARCH/REPLACE edits).
@@ -147,7 +148,17 @@ def _select(files: list[str], patterns: Iterable[str]) -> tuple[list[str], list[
 def _matches(name: str, pattern: str) -> bool:
     if pattern.endswith("/") or name.startswith(pattern + "/"):
         return name.startswith(pattern.rstrip("/") + "/")
-    return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name, pattern.removeprefix("**/"))
+    return any(fnmatch.fnmatchcase(name, variant) for variant in _zero_directory_variants(pattern))
+
+
+def _zero_directory_variants(pattern: str) -> set[str]:
+    """The pattern with each ``**/`` either kept or dropped: as in git and ``pathlib``, ``tests/**/*.py`` also
+    names ``tests/test_fees.py`` (``fnmatch`` alone wants a directory between)."""
+    parts = pattern.split("**/")
+    variants = {parts[0]}
+    for part in parts[1:]:
+        variants = {variant + glue + part for variant in variants for glue in ("**/", "")}
+    return variants
 
 
 def repo_map(repo_root: Path, files: list[str] | None = None) -> str:

@@ -90,3 +90,11 @@ def test_diff_between_shows_the_changes_of_the_head_branch(tmp_path: Path) -> No
     diff = diff_between(repo, "main", "feature")
 
     assert "-x = 1\n+x = 2\n" in diff and diff_between(repo, "feature", "main") == ""
+
+
+def test_a_double_star_also_matches_no_directory(copy_repo: Callable[[str], Path]) -> None:
+    # The demo spec's "tests/**/*.py" must show tests/test_core.py, a file directly under tests/.
+    repo = copy_repo("calculator")
+    context = gather_context(repo, paths=["tests/**/*.py", "**/core.py"], max_tokens=4000)
+    assert {"tests/test_core.py", "calculator/core.py"} <= set(context.files)
+    assert not [line for line in context.omitted if "matched no files" in line]
