@@ -27,6 +27,11 @@ from pathlib import Path
 from typing import Any
 
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+#: Airflow's log servers listen on every interface and cannot be told otherwise; on one machine the API server reads
+#: the task and trigger logs from the shared log folder, so they are not started (nothing listens beyond 127.0.0.1).
+COMMANDS = {"scheduler": ["scheduler", "--skip-serve-logs"], "triggerer": ["triggerer", "--skip-serve-logs"]}
+#: HS512 (Airflow's JWT algorithm) wants a key of at least 64 bytes
+JWT_SECRET_BYTES = 64
 PROVIDER_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 #: the demo runs: a question to each provider, then a supervised bug fix of include/repos/payments
 DEMO_DAG_IDS = "supervisor_demo,payments_bugfix"
@@ -34,7 +39,9 @@ DEMO_SCRIPT = Path("include") / "demo" / "fake_provider.yaml"
 
 
 def log(message: str) -> None:
-    print(f"[supervisor] {message}", flush=True)
+    """Print a launcher line; a closed stdout (the terminal or the parent went away) never stops the shutdown."""
+    with contextlib.suppress(OSError):
+        print(f"[supervisor] {message}", flush=True)
 
 
 @dataclass
@@ -79,7 +86,8 @@ def _persistent_secrets(home: Path) -> dict[str, str]:
         from cryptography.fernet import Fernet
 
         data["fernet_key"] = Fernet.generate_key().decode()
-    data.setdefault("jwt_secret", secrets.token_urlsafe(32))
+    if len(data.get("jwt_secret", "")) < JWT_SECRET_BYTES:  # also replaces a short secret of an older checkout
+        data["jwt_secret"] = secrets.token_urlsafe(JWT_SECRET_BYTES)
     data.setdefault("admin_password", secrets.token_urlsafe(9))
     path.write_text(json.dumps(data, indent=2))
     path.chmod(0o600)
@@ -176,7 +184,11 @@ def start_components(launcher: Launcher, env: dict[str, str]) -> None:
     for name in COMPONENTS:
         out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - the child process owns the file from here on
         launcher.processes[name] = subprocess.Popen(
-            [_airflow(), name], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            [_airflow(), *COMMANDS.get(name, [name])],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     log(f"started {', '.join(COMPONENTS)}; component logs in {launcher.home / 'logs'}")
 
@@ -269,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-demo", action="store_true", help="start Airflow without triggering the demo run")
     parser.add_argument("--exit-after-demo", action="store_true", help="stop everything once the demo run ends")
+    parser.add_argument("--reparse", action="store_true", help="re-parse the DAG files of a running `make run` now")
     args = parser.parse_args(argv)
+    if args.reparse:
+        return reparse(args)
 
     root = args.project_dir.resolve()
     launcher = Launcher(root=root, port=args.port, home=(args.home or root / ".airflow").resolve())
@@ -299,6 +314,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         launcher.stop()
+
+
+def reparse(args: argparse.Namespace) -> int:
+    """Parse every DAG file now and store the result, so a new or edited spec shows at once (the DAG processor
+    re-parses each file only every ``[dag_processor] min_file_process_interval``, 30 s by default)."""
+    root = args.project_dir.resolve()
+    home = (args.home or root / ".airflow").resolve()
+    if not home.exists():
+        raise SystemExit(f"no Airflow home at {home}: start Airflow with `make run` first")
+    env = airflow_env(root, home, args.port, dict(os.environ), args.dags_folder)
+    log("parsing the DAG files now (airflow dags reserialize)")
+    return subprocess.run([_airflow(), "dags", "reserialize"], env=env).returncode
 
 
 def _banner(launcher: Launcher, password: str, modes: dict[str, str]) -> None:

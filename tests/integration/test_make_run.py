@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,8 +67,32 @@ def test_demo_run_is_green_and_everything_stops(tmp_path: Path) -> None:
     fix_text = fix_log.read_text()
     assert "budget check for anthropic/claude-sonnet-4-6 (named by the task, not routed)" in fix_text
     assert "budget check for openai/gpt-5-mini (named by the task, not routed)" in fix_text
+    this_run = {":8080": f":{port}", "dialect: sqlite": f"dialect: {dialect}", "/.airflow/": "/home/"}
+    _assert_readme_sample_matches(out, this_run)
+    components = (home / "logs").glob("*.log")
+    assert not [p.name for p in components if "InsecureKeyLengthWarning" in p.read_text(errors="replace")]
     with pytest.raises(OSError):  # the API server is gone
         urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2)
+
+
+def _assert_readme_sample_matches(out: str, this_run: dict[str, str]) -> None:
+    """Each line of the README's sample output is printed, in the README's order (``...`` and ``<...>`` stand for
+    what differs per run, ``this_run`` maps what the README shows to this run's values; --exit-after-demo never
+    says "Ctrl-C")."""
+    readme = (ROOT / "README.md").read_text()
+    sample = readme.split("### What you will see with `make run`", 1)[1].split("```", 2)[1]
+    position = 0
+    for line in sample.strip().splitlines():
+        if "Press Ctrl-C" in line:
+            continue
+        for shown, actual in this_run.items():
+            line = line.replace(shown, actual)
+        pattern = re.escape(line.strip())
+        pattern = re.sub(r"\\\.\\\.\\\.", r"\\S*", pattern)  # ...
+        pattern = re.sub(r"<[^>]*>", r"\\S+", pattern.replace("\\<", "<").replace("\\>", ">"))
+        found = re.compile(pattern).search(out, position)
+        assert found, f"the README's sample line is not printed (in this order) by make run: {line.strip()!r}"
+        position = found.end()
 
 
 def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
@@ -100,6 +125,8 @@ def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
         pytest.fail("launcher ended before Airflow was ready:\n" + "".join(lines[-50:]))
     started = _descendants(proc.pid)
     assert len(started) >= 4, f"expected the Airflow components as children, found {started}"
+    exposed = [addr for addr in _listening([*started, proc.pid]) if not addr.startswith(("127.", "::1", "[::1]"))]
+    assert exposed == [], f"make run listens beyond loopback: {exposed}"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 0
     time.sleep(1)
@@ -123,6 +150,36 @@ def _descendants(pid: int) -> list[int]:
         found += kids
         frontier += kids
     return found
+
+
+def _listening(pids: list[int]) -> list[str]:
+    """The addresses (``ip:port``) on which these processes listen for TCP connections, from /proc."""
+    inodes: set[str] = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").glob("*"):
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = []
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                found.append(f"{_address(address, width)}:{int(port, 16)}")
+    return found
+
+
+def _address(hex_address: str, width: int) -> str:
+    import ipaddress
+    import struct
+
+    raw = bytes.fromhex(hex_address)
+    words = b"".join(struct.pack("<I", *struct.unpack(">I", raw[i : i + 4])) for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words if width == 32 else words[:4]))
 
 
 def _alive(pid: int) -> bool:
