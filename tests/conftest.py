@@ -46,12 +46,32 @@ for _key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
 pytest_plugins = ["supervisor_lib.testing.pytest_plugin"]
 
 
+#: ``SUPERVISOR_REQUIRE=security,browser`` (what ``.ci/run`` sets): a test with one of these markers that skips fails
+#: instead, so CI can never go green without the sandbox and browser tests having run
+REQUIRED = {name.strip() for name in os.environ.get("SUPERVISOR_REQUIRE", "").split(",") if name.strip()}
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    from tests.support.optional import describe_optional_parts
+
     return [
         f"metadata DB: {DATABASES.describe()}",
         f"analytics store: {DATABASES.analytics_url.split('://', 1)[0]}",
+        *describe_optional_parts(),
+        f"required to run (SUPERVISOR_REQUIRE): {', '.join(sorted(REQUIRED)) or 'nothing'}",
         f"AIRFLOW_HOME: {_HOME}",
     ]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    required = REQUIRED.intersection(mark.name for mark in item.iter_markers())
+    if report.skipped and required and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"a {'/'.join(sorted(required))} test may not skip here (SUPERVISOR_REQUIRE): {reason}"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

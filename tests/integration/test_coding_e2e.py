@@ -206,12 +206,15 @@ def test_an_edit_outside_the_workspace_is_rejected(outcome: dict[str, Any]) -> N
     )
 
 
+@pytest.mark.security
 def test_the_network_is_out_of_reach(outcome: dict[str, Any]) -> None:
     result = outcome["results"]["network"]
     validation = result["validation"]
     assert result["status"] == "failed" and validation["exit_code"] not in (0, None)
-    if validation["network_isolated"]:
-        assert "CONNECTED" not in validation["output_tail"] and "ConnectionRefusedError" in validation["output_tail"]
+    if validation["network_isolated"]:  # every backend cuts the network; each says so in its own words
+        assert "CONNECTED" not in validation["output_tail"]
+        refused = r"ConnectionRefusedError|OSError: \[Errno 101\] Network is unreachable"
+        assert re.search(refused, validation["output_tail"])
     else:
         assert any("NO SANDBOX" in warning for warning in result["warnings"])
 
@@ -221,6 +224,7 @@ def test_an_endless_loop_is_stopped_at_the_timeout(outcome: dict[str, Any]) -> N
     assert validation["killed_reason"] == "timeout" and validation["timed_out"] and validation["duration_s"] < 15
 
 
+@pytest.mark.security
 @pytest.mark.skipif(not FORKS_BOUNDED, reason="no pids cgroup and running as root: forks cannot be bounded here")
 def test_a_fork_bomb_is_contained(outcome: dict[str, Any]) -> None:
     result = outcome["results"]["forkbomb"]

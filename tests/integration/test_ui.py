@@ -25,8 +25,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from supervisor_lib.testing.stack import AirflowStack
 from tests.conftest import DATABASES, ROOT
 from tests.support.databases import fresh_database_url
+from tests.support.optional import CHROMIUM, INSTALL_CHROMIUM
 
-CHROMIUM = Path(os.environ.get("SUPERVISOR_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -43,11 +43,8 @@ UI_TIMEOUT_MS = 20_000
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"no Chromium at {CHROMIUM}: install the Debian packages 'chromium chromium-driver' "
-        "(apt-get install -y chromium chromium-driver) to run the browser tests",
-    ),
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}: {INSTALL_CHROMIUM}"),
 ]
 
 

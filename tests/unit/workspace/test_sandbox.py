@@ -14,12 +14,10 @@ import pytest
 
 from supervisor_lib.workspace import Workspace, WorkspaceError, available_isolation, is_secret_name, run_sandboxed
 from supervisor_lib.workspace.sandbox import Isolation, _works
+from tests.support.optional import INSTALL_BWRAP
 
 PYTHON = shlex.quote(sys.executable)
 ISOLATED = [mode for mode in ("bwrap", "unshare") if _works(mode)]
-needs_bwrap = pytest.mark.skipif(
-    not _works("bwrap"), reason="bubblewrap (bwrap) is not installed or cannot create namespaces here"
-)
 
 
 @pytest.fixture
@@ -92,6 +90,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.security
 def test_a_fork_burst_is_bounded_and_cleaned_up(box: Path) -> None:
     (box / "forks.py").write_text(FORKS)
     result = run_sandboxed(f"{PYTHON} forks.py", box, timeout_s=2, max_procs=20)
@@ -207,7 +206,8 @@ def test_the_cpu_limit(box: Path) -> None:
     assert result.killed_reason == "cpu" and not result.timed_out and result.duration_s < 10
 
 
-@needs_bwrap
+@pytest.mark.security
+@pytest.mark.skipif(not _works("bwrap"), reason=f"bubblewrap cannot create namespaces here: {INSTALL_BWRAP}")
 def test_with_bwrap_only_the_workspace_is_writable(box: Path, tmp_path: Path) -> None:
     in_tmp = tmp_path / "outside.txt"  # /tmp is a private tmpfs in the sandbox
     elsewhere = Path("/var/tmp") / f"supervisor-sandbox-test-{uuid.uuid4().hex}"  # read-only in the sandbox
@@ -228,7 +228,8 @@ def test_an_unavailable_mode_falls_back_with_a_warning(box: Path, monkeypatch: p
     assert result.isolation == "none" and "does not work on this machine" in result.warnings[0]
 
 
-@needs_bwrap
+@pytest.mark.security
+@pytest.mark.skipif(not _works("bwrap"), reason=f"bubblewrap cannot create namespaces here: {INSTALL_BWRAP}")
 def test_with_bwrap_the_worktree_git_link_is_read_only(workspace: Callable[..., Workspace]) -> None:
     ws = workspace("clean")
     result = run_sandboxed("echo 'gitdir: /elsewhere' > .git; echo changed > greeting/core.py", ws.path, timeout_s=10)

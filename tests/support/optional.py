@@ -1,0 +1,23 @@
+"""What the optional parts of the suite can use on this machine, for the pytest header and the skip reasons."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+CHROMIUM = Path(os.environ.get("SUPERVISOR_CHROMIUM", "/usr/bin/chromium"))
+INSTALL_CHROMIUM = "install Debian's 'chromium' package (apt-get install -y chromium) to run it"
+INSTALL_BWRAP = "install bubblewrap (apt-get install -y bubblewrap) to run it"
+
+
+def describe_optional_parts() -> list[str]:
+    """One header line per optional part: what runs here and what skips."""
+    from supervisor_lib.workspace.sandbox import _pids_cgroup_base, available_isolation
+
+    bwrap = shutil.which("bwrap")
+    forks = "pids cgroup" if _pids_cgroup_base() else ("RLIMIT_NPROC" if os.geteuid() else "NOT bounded (root)")
+    return [
+        f"sandbox: {available_isolation()} (bubblewrap {'at ' + bwrap if bwrap else 'missing'}; forks: {forks})",
+        f"browser: {'chromium at ' + str(CHROMIUM) if CHROMIUM.exists() else 'missing: ' + INSTALL_CHROMIUM}",
+    ]
