@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._support import fresh_postgres_database
-from supervisor_lib.analytics import AnalyticsStore
-from supervisor_lib.analytics.schema import CALL_ATTEMPT_COLUMNS
+from supervisor_lib.execution.router import Router, RouteScope
 from supervisor_lib.routing.budgets import BudgetDeclaration
 from supervisor_lib.routing.catalog import load_catalog
 from supervisor_lib.routing.policy import RouteRequest
-from supervisor_lib.routing.router import Router, RouteScope
-from supervisor_lib.routing.state import Reservation, RoutingState
+from supervisor_lib.store import Store
+from supervisor_lib.store.routing_state import Reservation, RoutingState
+from supervisor_lib.store.schema import CALL_ATTEMPT_COLUMNS
 
 #: every secondary index of call_attempts: SQLite even skip-scans (dag_id, started_at) for the window when DAGs are few
 WINDOW_INDEXES = {
@@ -101,7 +101,7 @@ def _time(fn: Callable[[], object], times: int) -> tuple[float, float]:
     return statistics.median(samples) * 1000, ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))] * 1000
 
 
-def _set_indexes(store: AnalyticsStore, present: bool) -> None:
+def _set_indexes(store: Store, present: bool) -> None:
     for name, target in WINDOW_INDEXES.items():
         sql = f"CREATE INDEX IF NOT EXISTS {name} ON {target}" if present else f"DROP INDEX IF EXISTS {name}"
         store.run(lambda cur, sql=sql: cur.execute(sql))  # type: ignore[misc]
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         url = fresh_postgres_database("supervisor_bench_routing")
     else:
         url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='supervisor-bench-')) / 'analytics.db'}"
-    store = AnalyticsStore.from_url(url, name="bench")
+    store = Store.from_url(url, name="bench")
     store.migrate()
     started = time.perf_counter()
     if args.store == "postgres":

@@ -30,6 +30,12 @@ Each entry: the problem in Airflow 3.3.2, where it is reported upstream, and wha
    next trigger given that id is taken for one already running and never starts: its task sits in ``deferred``
    until the triggerer restarts (seen: 7 minutes, then a restart). Upstream: no report found. Here:
    ``LLMCallTrigger.__init__`` never raises; missing or unknown arguments become an error event in ``run()``.
+8. The scheduler can take the executor's "success" from a worker that just paused a task (deferred, or a
+   human-in-the-loop task now awaiting input) for a task killed externally, and mark it ``up_for_retry`` (the
+   "stale executor event" family: apache/airflow#66374, #67287, #72716; the general fix, #73546, is not released).
+   Seen here on approvals (the approval is asked again after ``retry_delay``, 5 minutes by default) and, rarely,
+   on a fatal error retried once. Here: human-approval tasks default to :data:`APPROVAL_RETRY_DELAY_S`, so a
+   spurious retry asks again within seconds; fatal errors are not protected (the fault tests measure it).
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
 
+#: the retry delay of a human-approval task that sets none (problem 8)
+APPROVAL_RETRY_DELAY_S = 5
 #: the Airflow release these workarounds were checked against (tests/unit/test_compat.py)
 CHECKED_AIRFLOW = "3.3.2"
 DEFAULT_POOL = "default_pool"

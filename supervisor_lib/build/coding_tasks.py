@@ -58,10 +58,10 @@ def _pooled(common: dict[str, Any], shared: dict[str, Any], task: TaskSpec, defa
     operator's ``__init__``, which picks the same default for a task that is not mapped)."""
     if task.foreach is None or "pool" in common:
         return common
-    from supervisor_lib.coding.models import default_pool
+    from supervisor_lib.coding.models import task_pool
 
     max_tokens = shared["max_tokens"] or default_max_tokens
-    pool = default_pool(shared["task_kind"], shared["provider"], shared["route"], shared["model"], max_tokens, task.id)
+    pool = task_pool(shared["task_kind"], shared["provider"], shared["route"], shared["model"], max_tokens, task.id)
     return {**common, "pool": pool} if pool is not None else common
 
 

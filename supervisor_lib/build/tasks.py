@@ -26,6 +26,10 @@ def airflow_kwargs(spec: WorkflowSpec, task: TaskSpec) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"task_id": task.id, "owner": spec.owner, "retries": task.retries}
     if task.retry_delay_s is not None:
         kwargs["retry_delay"] = timedelta(seconds=task.retry_delay_s)
+    elif task.type is TaskType.HUMAN_APPROVAL:  # a spurious Airflow retry asks again at once (compat.py, 8)
+        from supervisor_lib.compat import APPROVAL_RETRY_DELAY_S
+
+        kwargs["retry_delay"] = timedelta(seconds=APPROVAL_RETRY_DELAY_S)
     if task.timeout_s is not None and task.type is not TaskType.HUMAN_APPROVAL:
         kwargs["execution_timeout"] = timedelta(seconds=task.timeout_s)
     if task.pool:
@@ -44,13 +48,12 @@ def _templated(text: str | None, mapped: bool) -> str | None:
 def resolve_provider(task: TaskSpec) -> str:
     """``anthropic`` / ``openai`` for a task that is not routed; ``auto`` with an uncatalogued model is read from the
     model name (a catalogued model, or none, is routed: see :func:`route_kwargs`)."""
+    from supervisor_lib.model_facts import provider_of
+
     provider = str(task.provider or "auto")
     if provider != "auto":
         return provider
-    model = (task.model or "").lower()
-    if model.startswith(("gpt", "o1", "o3", "o4", "chatgpt", "codex")):
-        return "openai"
-    return "anthropic"
+    return provider_of(task.model) or "anthropic"
 
 
 def llm_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> BaseOperator:
@@ -63,20 +66,31 @@ def llm_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> Base
         budget_usd=task.budget_usd, deferrable=task.deferrable, cache=task.cache is not False, when=task.when,
         task_kind=str(task.type),
     )  # fmt: skip
-    if (route := route_kwargs(spec, task)) is not None:
-        from supervisor_lib.operators.routed import RoutedOperator, first_choice_pool
+    route = route_kwargs(spec, task)
+    operator: type[BaseOperator]
+    if route is not None:
+        from supervisor_lib.operators.routed import RoutedOperator
 
-        if mapped and "pool" not in common:  # a mapped operator is built at run time: pick its pool now
-            common = {**common, "pool": first_choice_pool(_options(route, task), {**call, "task_id": task.id})}
-        return _make(RoutedOperator, common, mapped, **call, **route)
-    call.update(budget_kwargs(spec))  # the task's own model, under the DAG's budgets
-    operator = AnthropicOperator if resolve_provider(task) == "anthropic" else OpenAIOperator
-    if mapped and "pool" not in common:  # the scheduler reads a mapped task's pool from its partial arguments
-        from supervisor_lib.routing.catalog import provider_pool
+        operator, kwargs = RoutedOperator, {**call, **route}
+    else:
+        operator = AnthropicOperator if resolve_provider(task) == "anthropic" else OpenAIOperator
+        kwargs = {**call, **budget_kwargs(spec)}  # the task's own model, under the DAG's budgets
+    # the scheduler reads a mapped task's pool from its partial arguments
+    if mapped and "pool" not in common and (pool := _pool(operator, task, route)) is not None:
+        common = {**common, "pool": pool}
+    return _make(operator, common, mapped, **kwargs)
 
-        if (pool := provider_pool(operator.hook_class.provider)) is not None:
-            common = {**common, "pool": pool}
-    return _make(operator, common, mapped, **call)
+
+def _pool(operator: Any, task: TaskSpec, route: dict[str, Any] | None) -> str | None:
+    """The pool the operator's ``__init__`` would pick (a mapped operator never runs it at parse time)."""
+    from supervisor_lib.execution.settings import CallSettings, RouteOptions
+
+    options = None
+    if route is not None:
+        options = RouteOptions(route["capabilities"], route["tier"], None, task.model, route["budget"], route["team"])
+    settings = CallSettings(provider=operator.hook_class.provider, max_tokens=task.max_tokens or 1024,
+                            output_schema=task.output_schema, task_type=str(task.type), route=options)  # fmt: skip
+    return settings.pool(task.id)
 
 
 def route_kwargs(spec: WorkflowSpec, task: TaskSpec) -> dict[str, Any] | None:
@@ -96,12 +110,6 @@ def budget_kwargs(spec: WorkflowSpec) -> dict[str, Any]:
     if spec.budget is None:
         return {}
     return {"budget": spec.budget.declaration(), "team": spec.budget.team}
-
-
-def _options(route: dict[str, Any], task: TaskSpec) -> Any:
-    from supervisor_lib.routing.calls import RouteOptions
-
-    return RouteOptions(route["capabilities"], route["tier"], None, task.model, route["budget"], route["team"])
 
 
 def approval_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> BaseOperator:

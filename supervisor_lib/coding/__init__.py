@@ -7,8 +7,9 @@ review. The logic behind :mod:`supervisor_lib.operators.coding`, usable without 
     result = run_write_job(job, scope, coder, Roots.from_env(), log, reviewer=reviewer)
     result["status"]   # passed | failed | no_changes | rejected — see docs/coding.md for every field
 
-``coder`` and the reviewer's model are :class:`Ask` callables: :class:`ModelChat` (a provider through the call
-runner: response cache, budget, recording) in production, any function returning an :class:`Answer` in tests.
+``coder`` and the reviewer's model are :class:`Ask` callables: :class:`Chat` (:func:`model_chat` for one
+provider's model; every call through the same executor as an llm task's: response cache, budgets, routing,
+recording) in production, any function returning an :class:`Answer` in tests.
 
 Modules: ``settings`` (roots), ``reports`` (report schemas), ``prompting`` (prompts from ``prompts/*.md``),
 ``chat`` (model calls), ``loop`` (iterate until green), ``review`` (the second model), ``artifacts``,
@@ -19,7 +20,7 @@ Nothing imported at DAG-parse time imports this package: the operators import it
 from __future__ import annotations
 
 from supervisor_lib.coding.artifacts import ArtifactFolder
-from supervisor_lib.coding.chat import Answer, Ask, ModelChat
+from supervisor_lib.coding.chat import Answer, Ask, Chat, model_chat
 from supervisor_lib.coding.jobs import Target
 from supervisor_lib.coding.loop import Check, EditLoop, LoopTask, SandboxLimits
 from supervisor_lib.coding.report_task import ReportJob, run_report_job
@@ -32,10 +33,10 @@ __all__ = [
     "Answer",
     "ArtifactFolder",
     "Ask",
+    "Chat",
     "Check",
     "EditLoop",
     "LoopTask",
-    "ModelChat",
     "ReportJob",
     "Review",
     "Reviewer",
@@ -43,6 +44,7 @@ __all__ = [
     "SandboxLimits",
     "Target",
     "WriteJob",
+    "model_chat",
     "report_schema",
     "run_report_job",
     "run_write_job",

@@ -1,27 +1,23 @@
 """Model calls for coding tasks: the ``Ask`` callable the loop and the review use, and its real implementation.
 
 The loop never sees an SDK: it calls an ``Ask`` with a step name (``"iteration-2"``, ``"review-1"``), the
-messages and the system prompt, and gets an :class:`Answer`. :class:`ModelChat` implements it with a provider
-hook and :class:`~supervisor_lib.providers.calls.CallRunner`, so each call goes through the response cache
-(a retried task re-uses the answers already paid for), the task's budget, attempts with back-off, structured
-output validation and analytics recording, under its own step so call ids stay unique.
+messages and the system prompt, and gets an :class:`Answer`. :class:`Chat` implements it on the same executor
+as every other model call (:mod:`supervisor_lib.execution.calls`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from supervisor_lib.providers.base import BaseLLMHook
-    from supervisor_lib.providers.calls import CallScope, CallStore
+    from supervisor_lib.execution.calls import CallExecutor
+    from supervisor_lib.execution.runner import CallScope, CallStore
+    from supervisor_lib.execution.settings import CallSettings
     from supervisor_lib.providers.policy import AttemptPolicy
-    from supervisor_lib.providers.types import LLMRequest
 
-__all__ = ["Answer", "Ask", "Message", "ModelChat", "RoutedChat", "Tally"]
+__all__ = ["Answer", "Ask", "Chat", "Message", "Tally", "model_chat"]
 
 Message = dict[str, str]
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
@@ -119,82 +115,22 @@ class Tally:
 
 
 @dataclass
-class ModelChat:
-    """An :class:`Ask` backed by a provider hook and the call runner.
+class Chat:
+    """An :class:`Ask` whose calls go through :class:`~supervisor_lib.execution.calls.CallExecutor`, so each is a
+    plain, budgeted or routed call as the task's settings say, with the response cache (a retried task re-uses the
+    answers already paid for), the task's budget, attempts with back-off, structured-output validation and
+    recording, under its own step so call ids stay unique.
 
-    :param provider: ``anthropic`` or ``openai``.
-    :param scope: the task instance try; each call gets ``step`` set to the step it is asked for.
-    :param store: the analytics ledger (response cache, spend, recording); ``None`` for none.
-    :param model: the model; ``None`` for the connection's ``default_model``.
-    :param budget_usd: the task's budget, all tries and steps together.
+    A routed chat (``provider: auto``) stays with the model that answered last (it is the preferred model of the
+    next plan), so a coding loop changes model only when that model fails over or a breaker or budget rules it out.
+
+    :param executor: the task try's executor (shared by the author and the reviewer: one router, one budget read).
+    :param settings: this model's settings (provider, model, limits, budgets, routing); each call adds its
+        messages, system prompt and output schema.
     """
 
-    provider: str
-    scope: CallScope
-    store: CallStore | None
-    model: str | None = None
-    conn_id: str | None = None
-    max_tokens: int = 4096
-    temperature: float | None = None
-    budget_usd: float | None = None
-    use_cache: bool = True
-    policy: AttemptPolicy | None = None
-
-    @cached_property
-    def hook(self) -> BaseLLMHook:
-        from supervisor_lib.providers.registry import hook_class_for
-
-        return hook_class_for(self.provider)(conn_id=self.conn_id)
-
-    @property
-    def label(self) -> str:
-        """``provider model`` (the model as configured, or the connection's default)."""
-        return f"{self.provider} {self.model or self.hook.config.default_model or '(default model)'}"
-
-    def __call__(
-        self, step: str, messages: Sequence[Message], *, system: str, output_schema: dict[str, Any] | None = None
-    ) -> Answer:
-        from supervisor_lib.providers.calls import CallRunner
-        from supervisor_lib.providers.policy import AttemptPolicy
-
-        hook = self.hook
-        model = self.model or hook.config.default_model
-        request = _request(model, step, messages, system, output_schema, self)
-        runner = CallRunner(
-            hook_class=type(hook),
-            config=hook.config,
-            scope=dataclasses.replace(self.scope, step=step),
-            store=self.store,
-            policy=self.policy or AttemptPolicy(),
-            budget_usd=self.budget_usd,
-            use_cache=self.use_cache,
-        )
-        return Answer.from_result(runner.run(request, hook.client))
-
-
-@dataclass
-class RoutedChat:
-    """An :class:`Ask` whose every call is routed (``provider: auto``): each call is planned from the shared health
-    and budgets, reserves its worst case against every budget that applies, fails over within the try, and settles
-    what it spent — :class:`~supervisor_lib.routing.calls.RoutedCall`, as for an llm task.
-
-    The conversation stays with the model that answered last (it is the preferred model of the next plan), so a
-    coding loop changes model only when that model fails over or a breaker or budget rules it out. With pinned
-    options (a task that names its provider) nothing is routed: each call only reserves against the budgets.
-
-    :param options: the routing options (:class:`~supervisor_lib.routing.calls.RouteOptions`).
-    :param router: the router (:meth:`~supervisor_lib.routing.router.Router.for_runtime`).
-    """
-
-    options: Any
-    router: Any
-    scope: CallScope
-    store: CallStore | None
-    max_tokens: int = 4096
-    temperature: float | None = None
-    budget_usd: float | None = None
-    use_cache: bool = True
-    policy: AttemptPolicy | None = None
+    executor: CallExecutor
+    settings: CallSettings
     #: the model of the last answer and the reasons of the plan that first chose it: ``{provider, model, reasons}``
     last: dict[str, Any] | None = None
     #: every candidate skipped or failed over, across all calls
@@ -204,12 +140,18 @@ class RoutedChat:
 
     @property
     def label(self) -> str:
-        """``provider model`` of the last answer (``routed`` before the first)."""
-        return f"{self.last['provider']} {self.last['model']}" if self.last else "routed"
+        """``provider model``: the model as configured (or the connection's default), or the last routed answer."""
+        if self.settings.routed:
+            return f"{self.last['provider']} {self.last['model']}" if self.last else "routed"
+        from supervisor_lib.providers.registry import hook_class_for
+
+        hook = hook_class_for(self.settings.provider)(conn_id=self.settings.conn_id)
+        model = self.settings.model or hook.config.default_model
+        return f"{self.settings.provider} {model or '(default model)'}"
 
     def summary(self) -> dict[str, Any] | None:
         """The ``routed`` entry of a coding task's result: the last answer's model and reasons, and every
-        failover of the task's calls; ``None`` before any call was answered."""
+        failover of the task's calls; ``None`` before any routed call was answered."""
         if self.last is None:
             return None
         return {**self.last, "failovers": list(self.failovers), "models": list(self.models)}
@@ -217,39 +159,46 @@ class RoutedChat:
     def __call__(
         self, step: str, messages: Sequence[Message], *, system: str, output_schema: dict[str, Any] | None = None
     ) -> Answer:
-        from supervisor_lib.providers.policy import AttemptPolicy
-        from supervisor_lib.routing.calls import ROUTED_MODEL, RoutedCall
-
-        request = _request(ROUTED_MODEL, step, messages, system, output_schema, self)
-        options = self.options
-        if self.last is not None:  # stay with the model that answered last
-            options = dataclasses.replace(options, model=self.last["model"])
-        call = RoutedCall(
-            options, request, dataclasses.replace(self.scope, step=step), self.store,
-            self.policy or AttemptPolicy(), self.budget_usd, self.use_cache,
+        settings = self.settings.with_values(
+            messages=[dict(message) for message in messages], prompt=None, system=system, output_schema=output_schema,
+            model=self.last["model"] if self.last is not None else self.settings.model,
         )  # fmt: skip
-        result = call.run(self.router)
-        if "routed" not in result:  # a pinned call (the task's own model, under its budgets): nothing was routed
-            return Answer.from_result(result)
-        routed = result["routed"]
+        result = self.executor.run(settings, step=step)
+        if "routed" in result:
+            self._note(result["routed"])
+        return Answer.from_result(result)
+
+    def _note(self, routed: dict[str, Any]) -> None:
         self.failovers.extend(routed["failovers"])
         name = f"{routed['provider']}/{routed['model']}"
         if name not in self.models:
             self.models.append(name)
         if self.last is None or self.last["model"] != routed["model"]:  # why this model: the plan that chose it
             self.last = {key: routed[key] for key in ("provider", "model", "reasons")}
-        return Answer.from_result(result)
 
 
-def _request(
-    model: str | None, step: str, messages: Sequence[Message], system: str, output_schema: dict[str, Any] | None,
-    chat: ModelChat | RoutedChat,
-) -> LLMRequest:  # fmt: skip
-    """The request of one chat call (``ValueError`` when no model is known)."""
-    from supervisor_lib.providers.types import LLMRequest
+def model_chat(
+    provider: str,
+    scope: CallScope,
+    store: CallStore | None,
+    *,
+    model: str | None = None,
+    conn_id: str | None = None,
+    max_tokens: int = 4096,
+    temperature: float | None = None,
+    budget_usd: float | None = None,
+    use_cache: bool = True,
+    policy: AttemptPolicy | None = None,
+    log: Any = None,
+) -> Chat:
+    """A :class:`Chat` with one provider's model, recording in ``store`` (``None``: nowhere), outside any task
+    (the benchmark harness and tests; operators build theirs through :class:`~supervisor_lib.coding.models.
+    TaskModels`)."""
+    from supervisor_lib.execution.calls import CallExecutor
+    from supervisor_lib.execution.settings import CallSettings
+    from supervisor_lib.providers.policy import AttemptPolicy
 
-    return LLMRequest.build(
-        model=model, default_model=None, messages=[dict(message) for message in messages], system=system,
-        max_tokens=chat.max_tokens, temperature=chat.temperature, output_schema=output_schema,
-        where=f"{chat.scope.describe()} ({step})",
-    )  # fmt: skip
+    settings = CallSettings(provider=provider, conn_id=conn_id, model=model, max_tokens=max_tokens,
+                            temperature=temperature, budget_usd=budget_usd, cache=use_cache,
+                            policy=policy or AttemptPolicy(), task_type=scope.task_type)  # fmt: skip
+    return Chat(CallExecutor(settings, scope, log, store_override=store), settings)

@@ -20,7 +20,7 @@ from supervisor_lib.workspace import KeepPolicy, RepoSource, Workspace, branch_n
 from supervisor_lib.workspace.context import list_files
 
 if TYPE_CHECKING:
-    from supervisor_lib.providers.calls import CallScope
+    from supervisor_lib.execution.runner import CallScope
 
 __all__ = [
     "DEFAULT_CONTEXT_TOKENS",

@@ -1,27 +1,26 @@
 """Which model answers a coding task's calls: the task's own provider, or the router's (``provider: auto``) — and,
 either way, under the budgets that apply (``docs/routing.md``).
 
-:class:`TaskModels` builds the author's and the reviewer's :class:`~supervisor_lib.coding.chat.Ask` for one task
-try; the operators only hand it their settings. Nothing is imported before it is needed, so building a DAG of
-coding operators stays cheap.
+:class:`TaskModels` builds the author's and the reviewer's :class:`~supervisor_lib.coding.chat.Chat` for one task
+try, on one :class:`~supervisor_lib.execution.calls.CallExecutor` (which decides how each call runs); the
+operators only hand it their settings. Nothing is imported before it is needed, so building a DAG of coding
+operators stays cheap.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from supervisor_lib.coding.chat import Ask, ModelChat, RoutedChat
-    from supervisor_lib.providers.calls import CallScope
-    from supervisor_lib.routing.calls import RouteOptions
+    from supervisor_lib.coding.chat import Chat
+    from supervisor_lib.execution.calls import CallExecutor
+    from supervisor_lib.execution.runner import CallScope
+    from supervisor_lib.execution.settings import CallSettings, RouteOptions
     from supervisor_lib.routing.policy import Candidate
-    from supervisor_lib.routing.router import Router
 
-__all__ = ["TaskModels", "default_pool"]
+__all__ = ["TaskModels", "route_options", "task_pool"]
 
 
 @dataclass
@@ -45,21 +44,22 @@ class TaskModels:
     cache: bool = True
     #: the router's first candidate for the author (routed tasks, once :meth:`author` ran)
     planned: Candidate | None = field(default=None, init=False)
-    _author: RoutedChat | None = field(default=None, init=False)
+    _author: Chat | None = field(default=None, init=False)
+    _executor: CallExecutor | None = field(default=None, init=False)
 
     # -- the two models --------------------------------------------------------------------------------------
-    def author(self, provider: str, model: str | None, conn_id: str | None, max_tokens: int) -> Ask:
+    def author(self, provider: str, model: str | None, conn_id: str | None, max_tokens: int) -> Chat:
         """The task's own model: its provider's, or a routed one (every call planned, budgeted, failed over)."""
         if self.route is None:
-            return self.chat(provider, model, conn_id, max_tokens)
-        options = self.route_options(model=model)
-        self.planned = self.plan(options, max_tokens)
-        self._author = self.routed_chat(options, max_tokens)
+            return self.chat(self.settings(provider, model, conn_id, max_tokens))
+        settings = self.settings(provider, model, None, max_tokens, route_options(self.route, self, model=model))
+        self.planned = self.plan(settings)
+        self._author = self.chat(settings)
         return self._author
 
     def reviewer(
         self, provider: str, model: str | None, conn_id: str | None, max_tokens: int, author_provider: str
-    ) -> tuple[Ask, str]:
+    ) -> tuple[Chat, str]:
         """The second model and its label. ``auto``: the other provider than the author's (as planned, when the
         author is routed). A routed task's reviewer is routed too, among that provider's models when the catalogue
         has any."""
@@ -67,67 +67,50 @@ class TaskModels:
             author = self.planned.provider if self.planned is not None else author_provider
             provider = "openai" if author == "anthropic" else "anthropic"
         if self.planned is None:
-            chat = self.chat(provider, model, conn_id, max_tokens)
+            chat = self.chat(self.settings(provider, model, conn_id, max_tokens))
             return chat, chat.label
-        if not any(entry.provider == provider for entry in self.router.catalog.models.values()):
+        router = self.executor.router(self._author.settings) if self._author is not None else None
+        if router is not None and not any(entry.provider == provider for entry in router.catalog.models.values()):
             self.log.warning("the catalogue has no %s model: the review is routed to any provider", provider)
             provider = "auto"
-        return self.routed_chat(self.route_options(provider, model), max_tokens), f"routed reviewer ({provider})"
+        options = route_options(self.route or {}, self, provider=provider, model=model)
+        return self.chat(self.settings(provider, model, None, max_tokens, options)), f"routed reviewer ({provider})"
 
     def routed(self) -> dict[str, Any] | None:
         """``{provider, model, reasons, failovers, models}`` of a routed author's calls (``None``: not routed)."""
         return self._author.summary() if self._author is not None else None
 
     # -- building blocks -------------------------------------------------------------------------------------
-    def chat(self, provider: str, model: str | None, conn_id: str | None, max_tokens: int) -> ModelChat | RoutedChat:
-        """A model the task names, through the call runner and the analytics ledger; when a budget applies
-        (``budget``, or a global one), each call first reserves its worst case against it."""
-        from supervisor_lib.analytics.ledger import ledger_for
-        from supervisor_lib.coding.chat import ModelChat, RoutedChat
-        from supervisor_lib.routing.calls import RouteOptions, budget_router
+    def settings(self, provider: str, model: str | None, conn_id: str | None, max_tokens: int,
+                 route: RouteOptions | None = None) -> CallSettings:  # fmt: skip
+        """One model's call settings (a routed one when ``route`` is given)."""
+        from supervisor_lib.execution.settings import CallSettings
 
-        options = RouteOptions.pinned_to(provider, model, conn_id, self.budget, self.team)
-        router = budget_router(options, self.scope, self.analytics_conn_id, self.log)
-        store = ledger_for(self.analytics_conn_id)
-        if router is not None and not model:  # the budget is checked against the model that will answer
-            options = dataclasses.replace(options, model=_connection_model(provider, conn_id, self.scope))
-        common: dict[str, Any] = {"scope": self.scope, "store": store, "max_tokens": max_tokens,
-                                  "temperature": self.temperature, "budget_usd": self.budget_usd,
-                                  "use_cache": self.cache}  # fmt: skip
-        if router is not None:
-            return RoutedChat(options=options, router=router, **common)
-        return ModelChat(provider=provider, model=model, conn_id=conn_id, **common)
+        return CallSettings(
+            provider=provider if provider != "auto" else "anthropic", conn_id=conn_id, model=model,
+            max_tokens=max_tokens, temperature=self.temperature, budget_usd=self.budget_usd, cache=self.cache,
+            task_type=self.task_kind, analytics_conn_id=self.analytics_conn_id, budget=self.budget, team=self.team,
+            route=route,
+        )  # fmt: skip
 
-    def route_options(self, provider: str | None = None, model: str | None = None) -> RouteOptions:
-        """The routing options, restricted to ``provider`` (default ``route``'s own, if any), preferring ``model``."""
-        from supervisor_lib.routing.calls import RouteOptions
+    @property
+    def executor(self) -> CallExecutor:
+        """One executor per task try: the author and the reviewer share its router and its read of the budgets."""
+        if self._executor is None:
+            from supervisor_lib.execution.calls import CallExecutor
+            from supervisor_lib.execution.settings import CallSettings
 
-        route = self.route or {}
-        return RouteOptions.from_dict({
-            "capabilities": route.get("capabilities"), "tier": route.get("tier"),
-            "budget": route.get("budget") or self.budget, "team": route.get("team") or self.team,
-            "provider": provider or route.get("provider"), "model": model,
-        })  # fmt: skip
+            base = CallSettings(provider="anthropic", analytics_conn_id=self.analytics_conn_id, budget=self.budget,
+                                team=self.team, task_type=self.task_kind)  # fmt: skip
+            self._executor = CallExecutor(base, self.scope, self.log)
+        return self._executor
 
-    @cached_property
-    def router(self) -> Router:
-        """The run-time router (catalogue and budgets with their overrides, shared health), one per task try."""
-        from supervisor_lib.routing.router import Router
+    def chat(self, settings: CallSettings) -> Chat:
+        from supervisor_lib.coding.chat import Chat
 
-        return Router.for_runtime(self.analytics_conn_id, logger=self.log)
+        return Chat(self.executor, settings)
 
-    def routed_chat(self, options: RouteOptions, max_tokens: int) -> RoutedChat:
-        """A routed model (a catalogued ``model`` is preferred, as for llm tasks)."""
-        from supervisor_lib.analytics.ledger import ledger_for
-        from supervisor_lib.coding.chat import RoutedChat
-
-        if options.model not in self.router.catalog.models:  # a template or an uncatalogued model: no preference
-            options = dataclasses.replace(options, model=None)
-        return RoutedChat(options=options, router=self.router, scope=self.scope,
-                          store=ledger_for(self.analytics_conn_id), max_tokens=max_tokens,
-                          temperature=self.temperature, budget_usd=self.budget_usd, use_cache=self.cache)  # fmt: skip
-
-    def plan(self, options: RouteOptions, max_tokens: int) -> Candidate:
+    def plan(self, settings: CallSettings) -> Candidate:
         """Check before any work that the router can place this task now; log the plan; its first candidate.
 
         Each call is planned again (health and budgets change); this first plan fails the task early, before a
@@ -137,50 +120,50 @@ class TaskModels:
         :raises NoRouteError: no catalogued model can serve the task (``BudgetExceededError`` when only budgets
             stand in the way, ``RetryableError`` when only open breakers do — the router's own errors).
         """
-        from supervisor_lib.routing.failover import failover_steps, run_routed
+        from supervisor_lib.execution.failover import failover_steps, run_routed
         from supervisor_lib.routing.policy import RouteRequest
 
-        model = options.model if options.model in self.router.catalog.models else None
+        router = self.executor.router(settings)
+        assert router is not None and settings.route is not None  # a routed task always has a router
+        options = settings.route
+        model = options.model if options.model in router.catalog.models else None
         request = RouteRequest(task_type=self.task_kind, capabilities=frozenset(options.capabilities), model=model,
-                               tier=options.tier, input_tokens=0, max_tokens=max_tokens,
+                               tier=options.tier, input_tokens=0, max_tokens=settings.max_tokens,
                                provider=options.provider)  # fmt: skip
         route_scope = options.route_scope(self.scope)
-        plan = self.router.plan(request, route_scope)
+        plan = router.plan(request, route_scope)
         if plan.chosen is None:  # the failover loop of an empty plan logs it, records the decision and raises its error
-            run_routed(failover_steps(self.router, plan, route_scope), _never_called)
+            run_routed(failover_steps(router, plan, route_scope), _never_called)
             raise AssertionError("unreachable: a plan without candidates always fails")  # pragma: no cover
         self.log.info("%s: %s", route_scope.describe(), plan.explain())
         return plan.chosen
 
 
-def default_pool(
-    task_kind: str, provider: str, route: Mapping[str, Any] | None, model: str | None, max_tokens: int, task_id: str
-) -> str | None:
-    """The pool a coding task queues in when it names none: its provider's (catalogue ``providers.<name>.pool``);
-    a routed task's, that of the model it would choose first (file catalogue, at parse time).
+def route_options(route: Mapping[str, Any], models: TaskModels | None = None, *, provider: str | None = None,
+                  model: str | None = None) -> RouteOptions:  # fmt: skip
+    """A routed task's options (``capabilities``, ``tier``, ``budget``, ``team``, ``provider``), restricted to
+    ``provider`` (default ``route``'s own), preferring ``model`` when the catalogue has it."""
+    from supervisor_lib.execution.settings import RouteOptions
+
+    budget = route.get("budget") or (models.budget if models else None)
+    team = route.get("team") or (models.team if models else None)
+    return RouteOptions(tuple(route.get("capabilities") or ()), route.get("tier"), provider or route.get("provider"),
+                        model, budget, team)  # fmt: skip
+
+
+def task_pool(task_kind: str, provider: str, route: Mapping[str, Any] | None, model: str | None, max_tokens: int,
+              task_id: str) -> str | None:  # fmt: skip
+    """The pool a coding task queues in when it names none: that of its author's calls
+    (:meth:`~supervisor_lib.execution.settings.CallSettings.pool`).
 
     :raises ValueError: a routed task no catalogued model can serve (an import error at parse time).
     """
-    from supervisor_lib.routing.catalog import provider_pool
+    from supervisor_lib.execution.settings import CallSettings
 
-    if route is None:
-        return provider_pool(provider)
-    from supervisor_lib.operators.routed import first_choice_pool
-    from supervisor_lib.routing.calls import RouteOptions
-
-    options = RouteOptions(tuple(route.get("capabilities") or ()), route.get("tier"), route.get("provider"), model)
-    call = {"task_kind": task_kind, "max_tokens": max_tokens, "output_schema": True, "task_id": task_id}
-    return first_choice_pool(options, call)
-
-
-def _connection_model(provider: str, conn_id: str | None, scope: CallScope) -> str:
-    """The connection's ``default_model`` (a task that names no model)."""
-    from supervisor_lib.providers.registry import hook_class_for
-
-    model = hook_class_for(provider)(conn_id=conn_id).config.default_model
-    if not model:
-        raise ValueError(f"{scope.describe()}: no model given; set model= or the connection's default_model extra")
-    return model
+    options = route_options(route, model=model) if route is not None else None
+    settings = CallSettings(provider=provider, max_tokens=max_tokens, output_schema={}, task_type=task_kind,
+                            route=options)  # fmt: skip
+    return settings.pool(task_id)
 
 
 def _never_called(attempt: Any) -> dict[str, Any]:

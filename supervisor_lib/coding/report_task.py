@@ -27,7 +27,7 @@ from supervisor_lib.workspace import Context, Workspace, diff_between, gather_co
 if TYPE_CHECKING:
     from supervisor_lib.coding.chat import Ask
     from supervisor_lib.coding.settings import Roots
-    from supervisor_lib.providers.calls import CallScope
+    from supervisor_lib.execution.runner import CallScope
 
 __all__ = ["NothingToReviewError", "ReportJob", "run_report_job"]
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from supervisor_lib.coding.chat import Ask
     from supervisor_lib.coding.review import Reviewer
     from supervisor_lib.coding.settings import Roots
-    from supervisor_lib.providers.calls import CallScope
+    from supervisor_lib.execution.runner import CallScope
 
 __all__ = ["DIFF_PREVIEW_CHARS", "WriteJob", "run_write_job"]
 

@@ -46,9 +46,9 @@ from supervisor_lib.providers.openai_batches import OpenAIBatches
 from supervisor_lib.providers.types import LLMRequest
 
 if TYPE_CHECKING:
-    from supervisor_lib.analytics.ledger import CallLedger
+    from supervisor_lib.execution.runner import CallScope
     from supervisor_lib.providers.base import BaseLLMHook
-    from supervisor_lib.providers.calls import CallScope
+    from supervisor_lib.store.ledger import CallLedger
 
 ANALYTICS_CONN_ID = "supervisor_analytics"
 #: batches end within 24 hours at both providers; the extra hour covers queueing and result files
@@ -161,7 +161,7 @@ class BaseBatchOperator(BaseOperator):
 
     @cached_property
     def ledger(self) -> CallLedger:
-        from supervisor_lib.analytics.ledger import ledger_for
+        from supervisor_lib.store.ledger import ledger_for
 
         return ledger_for(self.analytics_conn_id)
 
@@ -261,9 +261,9 @@ class BaseBatchOperator(BaseOperator):
 
     # -- budgets across runs: a batch holds its worst case from submit until its results are in -----------------
     def _reserve(self, scope: CallScope, requests: list[LLMRequest]) -> dict[str, Any] | None:
-        """Hold the batch's worst case against every budget that applies (:mod:`supervisor_lib.routing.holds`)."""
-        from supervisor_lib.routing.calls import RouteOptions
-        from supervisor_lib.routing.holds import hold_budget
+        """Hold the batch's worst case against every budget that applies (:mod:`supervisor_lib.execution.holds`)."""
+        from supervisor_lib.execution.holds import hold_budget
+        from supervisor_lib.execution.routed import RouteOptions
 
         options = RouteOptions.pinned_to(self.hook_class.provider, requests[0].model, self.conn_id, self.budget,
                                          self.team)  # fmt: skip
@@ -275,7 +275,7 @@ class BaseBatchOperator(BaseOperator):
         """Replace the batch's hold by what it cost (best effort: the results are in either way)."""
         if not held:
             return
-        from supervisor_lib.routing.holds import settle_hold
+        from supervisor_lib.execution.holds import settle_hold
 
         try:
             settle_hold(self.ledger.store, held, actual_usd)
@@ -375,7 +375,7 @@ class BaseBatchOperator(BaseOperator):
 
     def call_scope(self, context: Any) -> CallScope:
         """Where this batch runs, for recording and budgets."""
-        from supervisor_lib.providers.calls import CallScope
+        from supervisor_lib.execution.runner import CallScope
 
         tags = tuple(sorted(self.dag.tags or ())) if self.has_dag() else ()
         return CallScope.from_ti(context["ti"], task_type=self.task_kind, tags=tags, deferred=self.deferrable)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from supervisor_lib.coding.loop import Check
     from supervisor_lib.coding.models import TaskModels
     from supervisor_lib.coding.review import Reviewer
-    from supervisor_lib.providers.calls import CallScope
+    from supervisor_lib.execution.runner import CallScope
 
 __all__ = ["CodingTaskOperator", "ReportOperator"]
 
@@ -66,7 +66,7 @@ class _SupervisedTaskOperator(BaseOperator):
     :param team: the team this task's spend counts for (default: the budget's ``team``).
 
     Without a ``pool``, the task queues in its provider's pool (a routed task: its first choice's), as llm tasks do:
-    see :func:`default_pool`.
+    see :func:`~supervisor_lib.coding.models.task_pool`.
     """
 
     template_fields: Sequence[str] = ("instructions", "system", "when")
@@ -100,9 +100,9 @@ class _SupervisedTaskOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         if kwargs.get("pool") is None:  # queue with the provider's other calls instead of in default_pool
-            from supervisor_lib.coding.models import default_pool
+            from supervisor_lib.coding.models import task_pool
 
-            kwargs["pool"] = default_pool(task_kind, provider, route, model, max_tokens or self.default_max_tokens,
+            kwargs["pool"] = task_pool(task_kind, provider, route, model, max_tokens or self.default_max_tokens,
                                           str(kwargs.get("task_id")))  # fmt: skip
         super().__init__(**kwargs)
         self.route = dict(route) if route is not None else None
@@ -116,7 +116,7 @@ class _SupervisedTaskOperator(BaseOperator):
 
     def call_scope(self, context: Any) -> CallScope:
         """Where this task's calls happen (each call adds its own step)."""
-        from supervisor_lib.providers.calls import CallScope
+        from supervisor_lib.execution.runner import CallScope
 
         tags = tuple(sorted(self.dag.tags or ())) if self.has_dag() else ()
         return CallScope.from_ti(context["ti"], task_type=self.task_kind, tags=tags)

@@ -1,33 +1,31 @@
 """``AnthropicOperator`` and ``OpenAIOperator``: one supervised model call as an Airflow task.
 
-Thin by design: the hook owns the connection and the SDK, :class:`~supervisor_lib.providers.calls.CallRunner`
-owns the call's policy (cache, budget, attempts, validation, recording). In deferrable mode the task starts in
-the triggerer (``start_from_trigger``) and the trigger ends it (``end_from_trigger``): no worker slot is used
-while the model thinks, and no worker process starts at all unless the call fails.
+Thin by design: the operator turns its arguments into :class:`~supervisor_lib.execution.settings.CallSettings`
+once, and :class:`~supervisor_lib.execution.calls.CallExecutor` runs them (response cache, budgets, routing,
+attempts, validation, recording). In deferrable mode the task starts in the triggerer (``start_from_trigger``) and
+the trigger ends it (``end_from_trigger``): no worker slot is used while the model thinks, and no worker process
+starts at all unless the call fails.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, conf
 from airflow.triggers.base import StartTriggerArgs
 
 from supervisor_lib.compat import StartFromTrigger, in_dag_test
+from supervisor_lib.execution.settings import CallSettings, RouteOptions
 from supervisor_lib.operators.flow import skip_unless
 from supervisor_lib.providers.anthropic import AnthropicHook
 from supervisor_lib.providers.base import BaseLLMHook
 from supervisor_lib.providers.openai import OpenAIHook
 from supervisor_lib.providers.policy import AttemptPolicy
-from supervisor_lib.providers.types import LLMRequest
-from supervisor_lib.routing.catalog import provider_pool
 
 if TYPE_CHECKING:
-    from supervisor_lib.providers.calls import CallScope
-    from supervisor_lib.routing.calls import RouteOptions
+    from supervisor_lib.execution.runner import CallScope
 
 TRIGGER_CLASSPATH = "supervisor_lib.triggers.llm.LLMCallTrigger"
 ANALYTICS_CONN_ID = "supervisor_analytics"
@@ -74,12 +72,16 @@ class BaseLLMOperator(BaseOperator):
     Without a ``pool``, the task queues in its provider's pool from the catalogue (``include/catalog.yaml``), which
     the settings step creates, so Airflow bounds the provider's concurrent calls (``pool="default_pool"`` opts
     out, and lets a deferrable task start in the triggerer). A mapped task (``.partial()``) must be given its pool,
-    since the scheduler reads it from the partial arguments: :func:`~supervisor_lib.routing.catalog.provider_pool`
-    names it.
+    since the scheduler reads it from the partial arguments: :meth:`CallSettings.pool
+    <supervisor_lib.execution.settings.CallSettings.pool>` names it.
+
+    Every setting but the templated ones lives in :attr:`call` (a :class:`~supervisor_lib.execution.settings.
+    CallSettings`); :class:`~supervisor_lib.execution.calls.CallExecutor` decides how the call runs (plain, under
+    budgets, or routed) on a worker and in the triggerer alike.
     """
 
     hook_class: ClassVar[type[BaseLLMHook]]
-    template_fields: Sequence[str] = ("prompt", "messages", "system", "model", "when")
+    template_fields: Sequence[str] = CallSettings.TEMPLATED
     template_fields_renderers = {"prompt": "md", "system": "md", "messages": "json"}
     ui_color = "#e8e0f7"
     start_trigger_args = StartTriggerArgs(
@@ -89,7 +91,6 @@ class BaseLLMOperator(BaseOperator):
         next_kwargs=None,
         timeout=None,
     )
-
     #: where the task starts (the triggerer or a worker): see :class:`~supervisor_lib.compat.StartFromTrigger`
     start_from_trigger = StartFromTrigger()
 
@@ -117,25 +118,30 @@ class BaseLLMOperator(BaseOperator):
         item: Any = None,
         budget: Mapping[str, Any] | None = None,
         team: str | None = None,
+        route: RouteOptions | None = None,
         **kwargs: Any,
     ) -> None:
-        self.budget, self.team = (dict(budget) if budget else None), team  # trigger_kwargs() reads them
-        if kwargs.get("pool") is None:  # queue with the provider's other calls instead of in default_pool
-            kwargs["pool"] = provider_pool(self.hook_class.provider)
-        super().__init__(**kwargs)
+        task_id = kwargs.get("task_id")
         if (prompt is None) == (messages is None):
-            raise ValueError(f"{type(self).__name__}({self.task_id!r}): give exactly one of prompt or messages")
+            raise ValueError(f"{type(self).__name__}({task_id!r}): give exactly one of prompt or messages")
         if budget_usd is not None and budget_usd < 0:
-            raise ValueError(f"{type(self).__name__}({self.task_id!r}): budget_usd must be >= 0, got {budget_usd}")
-        self.prompt, self.messages, self.system, self.model = prompt, messages, system, model
-        self.conn_id = conn_id or self.hook_class.default_conn_name
-        self.max_tokens, self.temperature, self.output_schema = max_tokens, temperature, output_schema
-        self.budget_usd, self.cache, self.prompt_cache, self.when = budget_usd, cache, prompt_cache, when
-        self.task_kind, self.call_timeout_s, self.analytics_conn_id = task_kind, call_timeout_s, analytics_conn_id
-        self.attempt_policy = attempt_policy or AttemptPolicy()
+            raise ValueError(f"{type(self).__name__}({task_id!r}): budget_usd must be >= 0, got {budget_usd}")
+        #: every setting of the call but the templated ones (which Airflow renders on the operator's attributes)
+        self.call = CallSettings(
+            provider=self.hook_class.provider, conn_id=conn_id or self.hook_class.default_conn_name,
+            max_tokens=max_tokens, temperature=temperature, output_schema=output_schema, prompt_cache=prompt_cache,
+            budget_usd=budget_usd, cache=cache, task_type=task_kind, deadline_s=call_timeout_s,
+            policy=attempt_policy or AttemptPolicy(), analytics_conn_id=analytics_conn_id,
+            budget=dict(budget) if budget else None, team=team, route=route,
+        )  # fmt: skip
+        if kwargs.get("pool") is None:  # queue with the provider's other calls instead of in default_pool
+            kwargs["pool"] = self.call.pool(str(task_id))
+        super().__init__(**kwargs)
+        self.prompt, self.messages, self.system, self.model, self.when = prompt, messages, system, model, when
+        self.item = item
         if deferrable is None:
             deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
-        self.deferrable, self.item = deferrable, item
+        self.deferrable = deferrable
         if deferrable and start_in_triggerer:
             self.start_from_trigger = True
             self.start_trigger_args = dataclasses.replace(
@@ -144,81 +150,44 @@ class BaseLLMOperator(BaseOperator):
 
     def start_templates(self) -> tuple[Any, ...]:
         """The templated values: a task whose templates read XComs cannot start in the triggerer."""
-        return (self.prompt, self.messages, self.system, self.model, self.when)
+        return tuple(getattr(self, name) for name in CallSettings.TEMPLATED)
+
+    def settings(self) -> CallSettings:
+        """The call's settings with the templated fields as they are now (rendered, once the task runs)."""
+        tags = tuple(sorted(self.dag.tags or ())) if self.has_dag() else ()
+        rendered = {name: getattr(self, name) for name in CallSettings.TEMPLATED}
+        return self.call.with_values(tags=tags, **rendered)
 
     def trigger_kwargs(self, *, end_from_trigger: bool) -> dict[str, Any]:
-        """The :class:`~supervisor_lib.triggers.llm.LLMCallTrigger` arguments (plain JSON values)."""
-        return {
-            "provider": self.hook_class.provider,
-            "conn_id": self.conn_id,
-            "prompt": self.prompt,
-            "messages": self.messages,
-            "system": self.system,
-            "model": self.model,
-            "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
-            "output_schema": self.output_schema,
-            "prompt_cache": self.prompt_cache,
-            "budget_usd": self.budget_usd,
-            "cache": self.cache,
-            "task_type": self.task_kind,
-            "tags": sorted(self.dag.tags) if self.has_dag() and self.dag.tags else [],
-            "when": self.when,
-            "deadline_s": self.call_timeout_s,
-            "policy": dataclasses.asdict(self.attempt_policy),
-            "analytics_conn_id": self.analytics_conn_id,
-            "end_from_trigger": end_from_trigger,
-            "route": self.pinned_options(self.model).to_dict(),
-        }
+        """The :class:`~supervisor_lib.triggers.llm.LLMCallTrigger` arguments (plain JSON values); the templated
+        fields travel apart so the triggerer can render them."""
+        from supervisor_lib.triggers.llm import trigger_kwargs
 
-    def pinned_options(self, model: str | None) -> RouteOptions:
-        """This task's own provider and model, under its budgets (checked only when a budget applies)."""
-        from supervisor_lib.routing.calls import RouteOptions
-
-        return RouteOptions.pinned_to(self.hook_class.provider, model, self.conn_id, self.budget, self.team)
-
-    @cached_property
-    def hook(self) -> BaseLLMHook:
-        return self.hook_class(conn_id=self.conn_id)
-
-    def build_request(self) -> LLMRequest:
-        return LLMRequest.from_fields(
-            self, default_model=self.hook.config.default_model, where=f"task {self.task_id!r}"
-        )
+        return trigger_kwargs(self.settings(), end_from_trigger=end_from_trigger)
 
     def execute(self, context: Any) -> dict[str, Any]:
         skip_unless(self.when)
         if self.deferrable:  # started on a worker after all (e.g. dag.test()): defer from here
             from supervisor_lib.triggers.llm import LLMCallTrigger
 
-            deferred = dataclasses.asdict(self.call_scope(context, deferred=True))
             # The trigger ends the task itself (no second worker start); dag.test() replays only an event's
             # payload into the worker, so there the result comes back through execute_complete instead.
             kwargs = self.trigger_kwargs(end_from_trigger=not in_dag_test())
-            self.defer(trigger=LLMCallTrigger(**kwargs, scope=deferred), method_name="execute_complete")
-        from supervisor_lib.analytics.ledger import ledger_for
-        from supervisor_lib.providers.calls import CallRunner, result_summary
-        from supervisor_lib.routing.calls import RoutedCall, budget_router
+            scope = dataclasses.asdict(self.call_scope(context, deferred=True))
+            self.defer(trigger=LLMCallTrigger(**kwargs, scope=scope), method_name="execute_complete")
+        from supervisor_lib.execution.calls import CallExecutor
+        from supervisor_lib.execution.runner import result_summary
 
-        request, scope, store = self.build_request(), self.call_scope(context), ledger_for(self.analytics_conn_id)
-        options = self.pinned_options(request.model)
-        router = budget_router(options, scope, self.analytics_conn_id, self.log)
-        if router is not None:  # a budget applies: reserve the worst case first, settle after
-            call = RoutedCall(options, request, scope, store, self.attempt_policy, self.budget_usd, self.cache)
-            result = call.run(router)
-        else:
-            runner = CallRunner(self.hook_class, self.hook.config, scope, store, self.attempt_policy,
-                                self.budget_usd, self.cache)  # fmt: skip
-            result = runner.run(request, self.hook.client)
+        result = CallExecutor(self.settings(), self.call_scope(context), self.log).run()
         self.log.info("%s", result_summary(result))
         return result
 
     def call_scope(self, context: Any, *, deferred: bool = False) -> CallScope:
         """Where this call happens, for recording, the response cache and budgets."""
-        from supervisor_lib.providers.calls import CallScope
+        from supervisor_lib.execution.runner import CallScope
 
         tags = tuple(sorted(self.dag.tags or ())) if self.has_dag() else ()
-        return CallScope.from_ti(context["ti"], task_type=self.task_kind, tags=tags, deferred=deferred)
+        return CallScope.from_ti(context["ti"], task_type=self.call.task_type, tags=tags, deferred=deferred)
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: return its result, or re-raise its error with the same retry semantics."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from supervisor_lib.operators.flow import skip_unless
+from supervisor_lib.execution.settings import RouteOptions
 from supervisor_lib.operators.llm import BaseLLMOperator
 from supervisor_lib.providers.anthropic import AnthropicHook
 
@@ -32,7 +32,8 @@ class RoutedOperator(BaseLLMOperator):
     :param team: the team this spend counts for (default: the budget's ``team``).
 
     Every other parameter is :class:`BaseLLMOperator`'s. ``conn_id`` is not used: the catalogue names each
-    provider's connection. Without a ``pool``, the task runs in the pool of the provider it would choose first.
+    provider's connection. Without a ``pool``, the task runs in the pool of the provider it would choose first
+    (:func:`~supervisor_lib.routing.pools.default_pool`; a task no catalogued model can serve is an import error).
     """
 
     #: only for BaseLLMOperator's defaults; every call uses its candidate's hook and connection
@@ -49,57 +50,10 @@ class RoutedOperator(BaseLLMOperator):
         team: str | None = None,
         **kwargs: Any,
     ) -> None:
-        from supervisor_lib.routing.calls import RouteOptions
-
         route = RouteOptions(tuple(capabilities), tier, provider, kwargs.get("model"), dict(budget or {}) or None, team)
-        first = first_choice_pool(route, kwargs)
-        if kwargs.get("pool") is None:
-            kwargs["pool"] = first
-        self._route_options = route  # before super().__init__: trigger_kwargs() reads it from there
-        super().__init__(budget=budget, team=team, **kwargs)
-
-    def trigger_kwargs(self, *, end_from_trigger: bool) -> dict[str, Any]:
-        """:class:`BaseLLMOperator`'s, plus the routing options (the trigger routes when they are present)."""
-        return {**super().trigger_kwargs(end_from_trigger=end_from_trigger), "route": self._route_options.to_dict()}
+        super().__init__(budget=budget, team=team, route=route, **kwargs)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        if self.deferrable:
-            return super().execute(context)  # defers; the trigger routes (its kwargs carry the options)
-        skip_unless(self.when)
-        from supervisor_lib.analytics.ledger import ledger_for
-        from supervisor_lib.providers.calls import result_summary
-        from supervisor_lib.routing.calls import RoutedCall, routed_request
-        from supervisor_lib.routing.router import Router
-
-        request = routed_request(self, f"task {self.task_id!r}")
-        call = RoutedCall(self._route_options, request, self.call_scope(context), ledger_for(self.analytics_conn_id),
-                          self.attempt_policy, self.budget_usd, self.cache)  # fmt: skip
-        result = call.run(Router.for_runtime(self.analytics_conn_id, logger=self.log))
-        self.log.info("%s; routed after %d failover(s)", result_summary(result), len(result["routed"]["failovers"]))
+        result = super().execute(context)
+        self.log.info("routed after %d failover(s)", len(result["routed"]["failovers"]))
         return result
-
-
-def first_choice_pool(route: Any, kwargs: Mapping[str, Any]) -> str | None:
-    """The pool of the model the router would choose first (file catalogue, no health or budgets).
-
-    :param route: the :class:`~supervisor_lib.routing.calls.RouteOptions`.
-    :param kwargs: the operator's other arguments (``task_kind``, ``max_tokens``, ``output_schema``, ``task_id``).
-
-    :raises ValueError: no catalogued model can serve the task at all (an import error at parse time).
-    """
-    from supervisor_lib.routing.catalog import load_catalog
-    from supervisor_lib.routing.policy import RouteRequest, static_plan
-
-    catalog = load_catalog()
-    model = route.model if route.model in catalog.models else None  # a template or an unknown model: no pin
-    request = RouteRequest(
-        task_type=str(kwargs.get("task_kind", "llm")), capabilities=frozenset(route.capabilities),
-        provider=None if route.provider in (None, "auto") else route.provider, model=model, tier=route.tier,
-        max_tokens=int(kwargs.get("max_tokens", 1024)), sends=2 if kwargs.get("output_schema") else 1,
-    )  # fmt: skip
-    plan = static_plan(catalog, request)
-    if plan.chosen is None:
-        reasons = "; ".join(f"{r.name}: {r.reason}" for r in plan.rejected) or "the catalogue lists no models"
-        raise ValueError(f"RoutedOperator({kwargs.get('task_id')!r}): no model in {catalog.source} can serve it "
-                         f"(needs {', '.join(sorted(plan.required)) or 'nothing special'}): {reasons}")  # fmt: skip
-    return plan.chosen.pool

@@ -8,14 +8,14 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from supervisor_lib.model_facts import load_prices
 from supervisor_lib.providers.policy import output_problem
-from supervisor_lib.providers.pricing import load_prices
 from supervisor_lib.providers.types import LLMRequest, Usage
 
 if TYPE_CHECKING:
+    from supervisor_lib.execution.runner import CallScope
     from supervisor_lib.providers.base import BaseLLMHook
     from supervisor_lib.providers.batches import ItemStatus, RawItem
-    from supervisor_lib.providers.calls import CallScope
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from supervisor_lib.exceptions import BudgetExceededError, FatalError, RetryableError, SupervisorError
+from supervisor_lib.model_facts import load_prices
 from supervisor_lib.providers.base import BaseLLMHook
 from supervisor_lib.providers.errors import map_sdk_error
 from supervisor_lib.providers.policy import budget_problem, estimate_input_tokens, worst_case_cost
-from supervisor_lib.providers.pricing import load_prices
 from supervisor_lib.providers.types import LLMRequest
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any
 
 import jsonschema
 
-from supervisor_lib.providers.pricing import ModelPrice
+from supervisor_lib.model_facts import ModelPrice
 from supervisor_lib.providers.types import LLMRequest
 
 

@@ -7,9 +7,6 @@ from typing import Any, Literal
 
 ProviderName = Literal["anthropic", "openai"]
 
-#: the operator / trigger attributes a request is built from
-CALL_FIELDS = ("model", "prompt", "messages", "system", "max_tokens", "temperature", "output_schema", "prompt_cache")
-
 
 @dataclass(frozen=True)
 class LLMRequest:
@@ -60,11 +57,6 @@ class LLMRequest:
             output_schema=output_schema,
             prompt_cache=prompt_cache,
         )
-
-    @classmethod
-    def from_fields(cls, source: Any, *, default_model: str | None, where: str) -> LLMRequest:
-        """Build from an object carrying the call fields (an operator, or a trigger with the same names)."""
-        return cls.build(default_model=default_model, where=where, **{f: getattr(source, f) for f in CALL_FIELDS})
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -17,7 +17,7 @@ Global declarations (a file named by ``$SUPERVISOR_BUDGETS`` or the Airflow Vari
 ``dags: {"*": {...}}`` for every DAG. When a limit is declared twice, the lower one holds.
 
 Before each call the router *reserves* the call's worst-case cost against every limit that applies, atomically in
-the store (see :mod:`supervisor_lib.routing.state`); the call is sent only if, for each, spent + reserved by calls
+the store (see :mod:`supervisor_lib.store.routing_state`); the call is sent only if, for each, spent + reserved by calls
 in flight + this estimate stays within the limit. After the call the reservation is *settled* with the actual
 cost (or released). A reservation whose worker died stops counting after ``reservation_ttl_s``.
 """

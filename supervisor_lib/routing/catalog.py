@@ -1,17 +1,16 @@
 """The provider catalogue: what each model can do, its tier, context window, price and pool (no Airflow import).
 
 The data lives in ``include/catalog.yaml`` (found at ``$AIRFLOW_HOME/include/`` or the project's ``include/``);
-prices come from the one price table (:mod:`supervisor_lib.providers.pricing`). An override — a file named by
+prices come from the one price table (:mod:`supervisor_lib.model_facts`). An override — a file named by
 ``$SUPERVISOR_CATALOG``, or at run time the Airflow Variable ``supervisor_catalog`` (a path or inline YAML) — is
-merged over it key by key; ``model: null`` removes a model. The Variable is read only when ``runtime=True``,
-which only task execution passes: parsing a DAG never reads a Variable.
+merged over it key by key; ``model: null`` removes a model. The Variable is read only by task execution
+(:mod:`supervisor_lib.execution.variables`): parsing a DAG never reads a Variable.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from supervisor_lib.providers.pricing import ModelPrice, PriceTable, load_prices
+from supervisor_lib.model_facts import ModelPrice, PriceTable, load_prices
 from supervisor_lib.routing.forecast import ForecastThresholds
 from supervisor_lib.routing.health import HealthThresholds
 
@@ -114,33 +113,21 @@ def default_catalog_path() -> Path:
     return deployed if deployed is not None and deployed.is_file() else _PROJECT_INCLUDE / "catalog.yaml"
 
 
-def load_catalog(path: str | os.PathLike[str] | None = None, *, runtime: bool = False) -> Catalog:
+def load_catalog(path: str | os.PathLike[str] | None = None, *, variable: tuple[str, str] | None = None) -> Catalog:
     """The catalogue with its overrides merged in (parsed once per content).
 
     :param path: the base file; default :func:`default_catalog_path`.
-    :param runtime: also read the Airflow Variable ``supervisor_catalog`` (task execution only, never parsing).
+    :param variable: ``(source, text)`` of the Airflow Variable ``supervisor_catalog``, which the run-time caller
+        read (:func:`supervisor_lib.execution.variables.runtime_catalog`); never while DAGs are parsed.
     """
     base = Path(path) if path is not None else default_catalog_path()
     try:
         base_text = read_text(base)
     except OSError as exc:
         raise CatalogError(f"cannot read the catalogue {base}: {exc}; set ${CATALOG_ENV} to its path") from None
-    overrides = [env_override(CATALOG_ENV)]
-    if runtime:
-        overrides.append(variable_override(CATALOG_VARIABLE))
+    overrides = [env_override(CATALOG_ENV), variable]
     found = tuple(o for o in overrides if o is not None)
     return _parse_cached(str(base), base_text, found, _prices_token())
-
-
-def provider_pool(provider: str) -> str | None:
-    """The Airflow pool ``provider``'s calls queue in; ``None`` when the catalogue does not list the provider.
-
-    Read from the file catalogue (with ``$SUPERVISOR_CATALOG``, never the Variable), so operators may ask while a
-    DAG is parsed; cheap, since :func:`load_catalog` parses each content once. The settings step
-    (:mod:`supervisor_lib.local.settings`) creates every catalogued pool, so a task queued in one is scheduled.
-    """
-    entry = load_catalog().providers.get(provider)
-    return entry.pool if entry is not None else None
 
 
 _texts: dict[Path, tuple[tuple[int, int], str]] = {}
@@ -165,58 +152,6 @@ def env_override(name: str) -> tuple[str, str] | None:
         return f"${name} ({path})", read_text(Path(path).expanduser())
     except OSError as exc:
         raise CatalogError(f"${name} names {path}, which cannot be read: {exc}") from None
-
-
-@dataclass
-class _Read:
-    """One Variable read in flight; the threads that ask meanwhile wait for its value instead of reading again."""
-
-    done: threading.Event = field(default_factory=threading.Event)
-    value: tuple[str, str] | None = None
-
-
-_reads: dict[str, _Read] = {}
-_reads_lock = threading.Lock()
-
-
-def variable_override(name: str) -> tuple[str, str] | None:
-    """``(source, YAML text)`` of the Airflow Variable ``name`` — inline YAML/JSON, or a path to a file.
-
-    Call it only while a task runs: ``None`` when the Variable is unset or there is no API server to ask.
-    Concurrent reads of one Variable in a process share a single lookup (in the triggerer, hundreds of calls may
-    start together, and each lookup is a round trip); a read that starts after it ended reads the Variable again.
-    """
-    with _reads_lock:
-        read, leader = _reads.get(name), False
-        if read is None:
-            read, leader = _reads.setdefault(name, _Read()), True
-    if not leader:
-        read.done.wait()
-        return read.value
-    try:
-        read.value = _read_variable(name)
-    finally:
-        with _reads_lock:
-            _reads.pop(name, None)
-        read.done.set()
-    return read.value
-
-
-def _read_variable(name: str) -> tuple[str, str] | None:
-    try:
-        from airflow.sdk import Variable
-
-        value = Variable.get(name, default=None)
-    except Exception as exc:  # tools and tests run outside a task: the Variable simply does not apply
-        log.debug("Variable %s not read: %s", name, exc)
-        return None
-    if not value or not str(value).strip():
-        return None
-    text = str(value)
-    candidate = Path(text.strip()).expanduser()
-    if "\n" not in text.strip() and candidate.suffix in (".yaml", ".yml", ".json") and candidate.is_file():
-        return f"Variable {name} ({candidate})", candidate.read_text(encoding="utf-8")
-    return f"Variable {name}", text
 
 
 def _prices_token() -> int:
@@ -293,14 +228,15 @@ def _model(name: str, entry: Any, source: str, tiers: tuple[str, ...], capabilit
     if not isinstance(entry, Mapping):
         raise CatalogError(f"{where}: expected a mapping")
     check_keys(entry, {"provider", "tier", "context_window", "capabilities"}, where)
-    provider, tier, window = entry.get("provider"), entry.get("tier"), entry.get("context_window")
+    price = prices.models.get(name)
+    provider = entry.get("provider") or (price.provider if price is not None else None)  # one source: the prices
+    tier, window = entry.get("tier"), entry.get("context_window")
     if provider not in providers:
         raise CatalogError(f"{where}.provider: {provider!r} is not under providers ({sorted(providers)})")
     if tier not in tiers:
         raise CatalogError(f"{where}.tier: {tier!r} is not one of the tiers {list(tiers)}")
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise CatalogError(f"{where}.context_window: expected a number of tokens, got {window!r}")
-    price = prices.models.get(name)
     if price is not None and price.provider != provider:
         raise CatalogError(f"{where}.provider: {provider!r}, but the price table lists it under {price.provider!r}")
     caps = _capabilities(entry.get("capabilities") or [], capabilities, f"{where}.capabilities")

@@ -290,7 +290,7 @@ def pinned_plan(
     The price comes from the price table (the model need not be catalogued); a model without a price is rejected
     (rule ``price``), since no budget could be enforced for it.
     """
-    from supervisor_lib.providers.pricing import load_prices
+    from supervisor_lib.model_facts import load_prices
 
     provider, model = str(request.provider), str(request.model)
     entry = catalog.models.get(model)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from supervisor_lib.providers.pricing import MODELS_FILE, load_prices
+from supervisor_lib.model_facts import MODELS_FILE, load_prices
 from supervisor_lib.spec.models import WorkflowSpec
 
 

@@ -231,20 +231,18 @@ def check_param(value: dict[str, Any]) -> dict[str, Any]:
 
 # --- models and providers -----------------------------------------------------------------------------------------
 
-_MODEL_PREFIXES = {
-    "anthropic": ("claude",),
-    "openai": ("gpt-", "chatgpt-", "o1", "o3", "o4", "codex-", "text-embedding-"),
-}
 _PROVIDER_NAMES = {"anthropic": "an Anthropic", "openai": "an OpenAI"}
 
 
 def model_mismatch(provider: str | None, model: str | None) -> str | None:
     """A message when ``model`` plainly belongs to another provider than ``provider``; ``None`` otherwise."""
-    if not provider or not model or provider not in _MODEL_PREFIXES:
+    from supervisor_lib.model_facts import provider_of
+
+    if not provider or not model or provider not in _PROVIDER_NAMES:
         return None
-    for owner, prefixes in _MODEL_PREFIXES.items():
-        if owner != provider and model.lower().startswith(prefixes):
-            return f"model '{model}' is {_PROVIDER_NAMES[owner]} model but provider is '{provider}'"
+    owner = provider_of(model)
+    if owner is not None and owner != provider:
+        return f"model '{model}' is {_PROVIDER_NAMES.get(owner, owner)} model but provider is '{provider}'"
     return None
 
 

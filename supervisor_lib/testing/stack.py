@@ -166,14 +166,24 @@ class AirflowStack:
 
     def answer(self, dag_id: str, run_id: str, task_id: str, option: str, timeout_s: float = 300.0) -> None:
         """Answer a human-in-the-loop task (``human_approval``) once it waits for input, as a person would through
-        the REST API (``PATCH .../hitlDetails``)."""
+        the REST API (``PATCH .../hitlDetails``), until it is done. An answer given to a try that Airflow 3.3.2
+        retries at that moment is lost (``supervisor_lib/compat.py``, 8): the next try is answered too."""
         deadline = time.monotonic() + timeout_s
-        while self.task_instances(dag_id, run_id).get(task_id, {}).get("state") != "awaiting_input":
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{dag_id}/{run_id}/{task_id} never waited for input within {timeout_s:.0f}s")
-            time.sleep(0.5)
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails"
-        self.api("PATCH", path, {"chosen_options": [option], "params_input": {}})
+        answered: set[int] = set()
+        while time.monotonic() < deadline:
+            ti = self.task_instances(dag_id, run_id).get(task_id, {})
+            if ti.get("state") in ("success", "failed", "skipped", "upstream_failed"):
+                return
+            if ti.get("state") == "awaiting_input" and ti["try_number"] not in answered:
+                try:
+                    self.api("PATCH", path, {"chosen_options": [option], "params_input": {}})
+                    answered.add(ti["try_number"])
+                except urllib.error.HTTPError as err:  # it stopped waiting meanwhile
+                    if err.code not in (404, 409):
+                        raise
+            time.sleep(0.5)
+        raise TimeoutError(f"{dag_id}/{run_id}/{task_id} was not answered and done within {timeout_s:.0f}s")
 
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
         """``{task_id or task_id[map_index]: task instance}`` of a run."""

@@ -122,7 +122,7 @@ class BatchPollTrigger(BaseTrigger):
         return hook_class.build_client(config, use_async=True)
 
     def _mark_canceled(self) -> None:
-        from supervisor_lib.analytics.ledger import ledger_for
+        from supervisor_lib.store.ledger import ledger_for
 
         try:
             ledger_for(self.analytics_conn_id).store.batch_update(self.provider, self.batch_id, state="canceled")

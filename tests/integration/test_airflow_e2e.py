@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from supervisor_lib.analytics import AnalyticsStore
+from supervisor_lib.store import Store
 from supervisor_lib.testing import FakeProviderServer, Rule
 from supervisor_lib.testing.stack import AirflowStack
 from tests.conftest import DATABASES, ROOT
@@ -101,7 +101,7 @@ def _started(row: dict[str, Any]) -> Any:
 
 
 def _rows(analytics_url: str, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-    return AnalyticsStore.from_url(analytics_url).attempts(dag_id=dag_id, run_id=run_id)
+    return Store.from_url(analytics_url).attempts(dag_id=dag_id, run_id=run_id)
 
 
 def test_deferred_and_sync_calls_then_a_clear_costs_nothing(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from supervisor_lib.providers.pricing import load_prices
+from supervisor_lib.model_facts import load_prices
 from supervisor_lib.providers.types import Usage
 from supervisor_lib.testing import FakeProviderServer, Rule
 from tests.support.connections import CANARY_KEY, use_fake_provider
@@ -88,7 +88,7 @@ def creates(server: FakeProviderServer, provider: str) -> int:
 
 
 def rows_of(run: Any) -> list[dict[str, Any]]:
-    from supervisor_lib.analytics.ledger import ledger_for
+    from supervisor_lib.store.ledger import ledger_for
 
     return ledger_for().store.attempts(dag_id=run.dag_id, run_id=run.run_id)
 
@@ -163,9 +163,9 @@ def test_item_failures_and_budget(airflow_db: object, server: FakeProviderServer
 
 
 def test_on_kill_cancels_the_submitted_batch(airflow_db: object, server: FakeProviderServer) -> None:
-    from supervisor_lib.analytics.ledger import ledger_for
     from supervisor_lib.operators.batch import OpenAIBatchOperator, SubmittedBatch
     from supervisor_lib.providers.batches import build_requests
+    from supervisor_lib.store.ledger import ledger_for
 
     server.batch_delay = 30
     operator = OpenAIBatchOperator(task_id="killed", model="gpt-4.1-mini", prompts=["x"])
@@ -208,8 +208,8 @@ def test_a_batch_holds_its_worst_case_against_the_budget_until_its_results_are_i
     deferrable: bool,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from supervisor_lib.analytics.ledger import ledger_for
-    from supervisor_lib.routing.state import RoutingState
+    from supervisor_lib.store.ledger import ledger_for
+    from supervisor_lib.store.routing_state import RoutingState
 
     dag_id = f"batch_budget_{'deferred' if deferrable else 'sync'}"
     source = BUDGET_SOURCE.format(dag_id=dag_id, deferrable=deferrable, crash=CRASH)

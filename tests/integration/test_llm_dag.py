@@ -41,7 +41,7 @@ def server(fake_provider: FakeProviderServer, monkeypatch: pytest.MonkeyPatch) -
 def test_both_operators_run(
     airflow_db: object, server: FakeProviderServer, dags_folder: Path, deferrable: bool, capfd: pytest.CaptureFixture
 ) -> None:
-    from supervisor_lib.analytics.ledger import ledger_for
+    from supervisor_lib.store.ledger import ledger_for
 
     dag_id = f"llm_ops_{'deferred' if deferrable else 'sync'}"
     run = run_dag_file(

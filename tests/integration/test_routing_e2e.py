@@ -71,8 +71,8 @@ def _dag(dag_id: str, conn_id: str, tasks: str) -> str:
 
 
 def _state(conn_id: str) -> Any:
-    from supervisor_lib.analytics.store import get_store
-    from supervisor_lib.routing.state import RoutingState
+    from supervisor_lib.store.db import get_store
+    from supervisor_lib.store.routing_state import RoutingState
 
     return RoutingState(get_store(conn_id))
 
@@ -205,7 +205,7 @@ def _sync_dags_folder(folder: Path) -> None:
 
 
 def _store_rows(conn_id: str, dag_id: str) -> list[dict[str, Any]]:
-    from supervisor_lib.analytics.store import get_store
+    from supervisor_lib.store.db import get_store
 
     return get_store(conn_id).attempts(dag_id=dag_id)
 

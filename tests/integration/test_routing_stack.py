@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from supervisor_lib.analytics import AnalyticsStore
+from supervisor_lib.model_facts import provider_of
+from supervisor_lib.store import Store
 from supervisor_lib.testing import FakeProviderServer, Rule
 from supervisor_lib.testing.stack import AirflowStack
 from tests.conftest import DATABASES, ROOT
@@ -93,13 +94,13 @@ def _task_logs(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> d
 
 def _routing(analytics_url: str) -> Any:
     """The routing state in the stack's analytics store (decisions, budget spend)."""
-    from supervisor_lib.routing.state import RoutingState
+    from supervisor_lib.store.routing_state import RoutingState
 
-    return RoutingState(AnalyticsStore.from_url(analytics_url))
+    return RoutingState(Store.from_url(analytics_url))
 
 
 def _attempts(analytics_url: str, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-    return AnalyticsStore.from_url(analytics_url).attempts(dag_id=dag_id, run_id=run_id)
+    return Store.from_url(analytics_url).attempts(dag_id=dag_id, run_id=run_id)
 
 
 def test_the_catalogue_variable_reroutes_a_call_in_the_triggerer(
@@ -109,7 +110,7 @@ def test_the_catalogue_variable_reroutes_a_call_in_the_triggerer(
     fake.add_rules([Rule(provider="openai", match="STACK-CATALOG", text="openai answers"),
                     Rule(provider="anthropic", match="STACK-CATALOG", text="anthropic answers")])  # fmt: skip
     base = yaml.safe_load((ROOT / "include" / "catalog.yaml").read_text())
-    no_anthropic = {"models": {name: None for name, m in base["models"].items() if m["provider"] == "anthropic"}}
+    no_anthropic = {"models": {name: None for name in base["models"] if provider_of(name) == "anthropic"}}
     with variable(stack, "supervisor_catalog", no_anthropic):
         run_id, state = _run(stack, "routing_stack_catalog")
     logs = _task_logs(stack, "routing_stack_catalog", run_id, "ask")

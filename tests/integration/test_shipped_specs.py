@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from supervisor_lib.analytics import AnalyticsStore
+from supervisor_lib.store import Store
 from supervisor_lib.testing import FakeProviderServer
 from supervisor_lib.testing.stack import AirflowStack
 from tests.conftest import DATABASES, ROOT
@@ -24,7 +24,7 @@ from tests.support.connections import CANARY_KEY
 from tests.support.databases import fresh_database_url
 from tests.support.stack import store_connection
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 DEMO_SCRIPT = ROOT / "include" / "demo" / "fake_provider.yaml"
 SHIPPED = ("supervisor_demo", "payments_bugfix", "release_notes", "triage", "nightly_health")
@@ -115,6 +115,6 @@ def test_every_shipped_dag_runs_green_offline(
     assert "test_a_hundred_dollar_charge" in tests["diff_preview"]
 
     # one analytics row per provider request, none of them an error
-    rows = AnalyticsStore.from_url(analytics_url).attempts()
+    rows = Store.from_url(analytics_url).attempts()
     assert len(rows) == len(generations) and {r["status"] for r in rows} == {"success"}
     assert {r["dag_id"] for r in rows} == set(SHIPPED)

@@ -171,3 +171,10 @@ def test_bad_specs_show_as_import_errors_without_hiding_good_ones(tmp_path: Path
     message = errors["spec_errors.py"]
     assert "bad_provider.yaml:" in message and "unknown provider" in message
     assert "broken.yaml:5: invalid YAML" in message and "started at line 4" in message
+
+
+def test_an_approval_asks_again_within_seconds_after_a_spurious_retry() -> None:
+    # Airflow 3.3.2 may retry a task that just started waiting for input (supervisor_lib/compat.py, 8)
+    dag = build_dag(SPECS / "release_notes.yaml")
+    assert dag.get_task("publish").retry_delay.total_seconds() == 5
+    assert dag.get_task("classify").retry_delay.total_seconds() == 300  # Airflow's default for everything else

@@ -12,7 +12,7 @@ import pytest
 
 from supervisor_lib.coding.chat import Answer, Message
 from supervisor_lib.coding.settings import Roots
-from supervisor_lib.providers.calls import CallScope
+from supervisor_lib.execution.runner import CallScope
 from tests.support.coding import FIX_AFTER_WRONG, GOOD_FIX, WRONG_FIX
 
 REPOS = Path(__file__).resolve().parents[2] / "fixtures" / "repos"

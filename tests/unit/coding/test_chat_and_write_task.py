@@ -1,4 +1,4 @@
-"""ModelChat and run_write_job through the real SDKs against the fake provider: cache, steps, budget, durability."""
+"""model_chat and run_write_job through the real SDKs against the fake provider: cache, steps, budget, durability."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from supervisor_lib.coding.chat import ModelChat, Tally
+from supervisor_lib.coding.chat import Tally, model_chat
 from supervisor_lib.coding.jobs import Target
 from supervisor_lib.coding.loop import Check
 from supervisor_lib.coding.review import Reviewer
 from supervisor_lib.coding.settings import Roots
 from supervisor_lib.coding.write_task import WriteJob, run_write_job
 from supervisor_lib.exceptions import BudgetExceededError
-from supervisor_lib.providers.calls import CallScope
+from supervisor_lib.execution.runner import CallScope
 from supervisor_lib.testing import FakeProviderServer, Rule
 from supervisor_lib.workspace import run_git
 from tests.support.coding import APPROVE, FIX_AFTER_WRONG, WRONG_FIX
@@ -40,7 +40,7 @@ def server(fake_provider: FakeProviderServer, monkeypatch: pytest.MonkeyPatch) -
 def test_a_chat_call_goes_through_the_call_runner_and_its_cache(server: FakeProviderServer, scope: CallScope) -> None:
     server.add_rule(Rule(match="PING", text="PONG"))
     store = MemoryStore()
-    chat = ModelChat("anthropic", scope, store, model="claude-haiku-4-5")
+    chat = model_chat("anthropic", scope, store, model="claude-haiku-4-5")
 
     first = chat("iteration-1", MESSAGES, system="be brief")
     again = chat("iteration-1", MESSAGES, system="be brief")
@@ -55,7 +55,7 @@ def test_a_chat_call_goes_through_the_call_runner_and_its_cache(server: FakeProv
 
 def test_structured_output_and_tally(server: FakeProviderServer, scope: CallScope) -> None:
     server.add_rule(Rule(provider="openai", json={"decision": "approve", "summary": "ok", "comments": []}))
-    chat = ModelChat("openai", scope, None, model="gpt-4.1-mini")
+    chat = model_chat("openai", scope, None, model="gpt-4.1-mini")
     schema = {"type": "object", "properties": {"decision": {"type": "string"}}, "required": ["decision"]}
 
     answer = chat("review-1", MESSAGES, system="review", output_schema=schema)
@@ -82,9 +82,9 @@ def test_a_retry_reuses_the_paid_answers_and_reaches_the_same_state(
     store = MemoryStore()
 
     def run(try_scope: CallScope) -> dict[str, Any]:
-        review_chat = ModelChat("openai", try_scope, store, model="gpt-4.1-mini")
+        review_chat = model_chat("openai", try_scope, store, model="gpt-4.1-mini")
         reviewer = Reviewer(review_chat, review_chat.label, "bug_fix", JOB.instructions)
-        coder = ModelChat("anthropic", try_scope, store, model="claude-haiku-4-5")
+        coder = model_chat("anthropic", try_scope, store, model="claude-haiku-4-5")
         return run_write_job(JOB, try_scope, coder, roots, LOG, reviewer=reviewer)
 
     first = run(scope)
@@ -114,7 +114,7 @@ def test_the_artifacts_and_a_kept_workspace_of_a_failed_job(
     server.add_rule(Rule(provider="anthropic", text="I am not sure what to change."))
     job = dataclasses.replace(JOB, max_iterations=2, keep_workspace="on_failure")
 
-    result = run_write_job(job, scope, ModelChat("anthropic", scope, None, model="claude-haiku-4-5"), roots, LOG)
+    result = run_write_job(job, scope, model_chat("anthropic", scope, None, model="claude-haiku-4-5"), roots, LOG)
 
     assert result["status"] == "failed" and result["branch"] is None and result["commit"] is None
     assert [it["outcome"] for it in result["iterations"]] == ["validation_failed", "edit_error"]
@@ -133,11 +133,11 @@ def test_a_passing_job_removes_its_workspace_and_a_reviewer_is_recorded(
 ) -> None:
     _scripted_fix(server)
     server.add_rule(Rule(provider="openai", json={"decision": "approve", "summary": "Fine.", "comments": []}))
-    review_chat = ModelChat("openai", scope, None, model="gpt-4.1-mini", max_tokens=500)
+    review_chat = model_chat("openai", scope, None, model="gpt-4.1-mini", max_tokens=500)
     reviewer = Reviewer(review_chat, review_chat.label, "bug_fix", JOB.instructions)
 
     result = run_write_job(
-        JOB, scope, ModelChat("anthropic", scope, None, model="claude-haiku-4-5"), roots, LOG, reviewer=reviewer
+        JOB, scope, model_chat("anthropic", scope, None, model="claude-haiku-4-5"), roots, LOG, reviewer=reviewer
     )
 
     assert result["status"] == "passed" and result["workspace"] is None
@@ -151,7 +151,7 @@ def test_a_passing_job_removes_its_workspace_and_a_reviewer_is_recorded(
 def test_a_budget_stop_keeps_the_iterations_so_far(server: FakeProviderServer, scope: CallScope, roots: Roots) -> None:
     _scripted_fix(server)
     store = MemoryStore()
-    chat = ModelChat("anthropic", scope, store, model="claude-haiku-4-5", budget_usd=0.0001)
+    chat = model_chat("anthropic", scope, store, model="claude-haiku-4-5", budget_usd=0.0001)
 
     with pytest.raises(BudgetExceededError):
         run_write_job(JOB, scope, chat, roots, LOG)

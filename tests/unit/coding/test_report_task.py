@@ -13,7 +13,7 @@ from supervisor_lib.coding.jobs import Target
 from supervisor_lib.coding.report_task import NothingToReviewError, ReportJob, run_report_job
 from supervisor_lib.coding.reports import report_schema
 from supervisor_lib.coding.settings import Roots
-from supervisor_lib.providers.calls import CallScope
+from supervisor_lib.execution.runner import CallScope
 from supervisor_lib.workspace import run_git
 from tests.unit.coding.conftest import LOG, REPOS, Scripted
 

@@ -10,7 +10,7 @@ import pytest
 from supervisor_lib.coding.artifacts import ArtifactFolder, read_artifact
 from supervisor_lib.coding.jobs import task_branch, workspace_name
 from supervisor_lib.coding.settings import Roots, find_project_root, resolve_repo, safe_segment
-from supervisor_lib.providers.calls import CallScope
+from supervisor_lib.execution.runner import CallScope
 
 
 def test_roots_default_under_airflow_home_and_follow_the_environment(

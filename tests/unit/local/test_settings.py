@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from supervisor_lib.local.settings import SettingsError, apply_settings, expand_env, load_settings
-from supervisor_lib.providers.pricing import load_prices
+from supervisor_lib.model_facts import load_prices
 from supervisor_lib.routing.catalog import Catalog, load_catalog, parse_catalog
 
 ROOT = Path(__file__).resolve().parents[3]

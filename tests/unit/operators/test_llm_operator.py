@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk import DAG, Param
 
 from supervisor_lib import AnthropicOperator, OpenAIOperator
-from supervisor_lib.operators import llm
+from supervisor_lib.routing import pools
 
 
 def _dag(**params: Param) -> DAG:
@@ -77,5 +77,5 @@ def test_the_pool_comes_from_the_file_catalogue(tmp_path: Path, monkeypatch: pyt
     override.write_text("providers:\n  anthropic: {pool: claude_calls}\n")
     monkeypatch.setenv("SUPERVISOR_CATALOG", str(override))
     assert AnthropicOperator(task_id="a", prompt="x").pool == "claude_calls"
-    monkeypatch.setattr(llm, "provider_pool", lambda provider: None)  # a provider the catalogue does not list
+    monkeypatch.setattr(pools, "default_pool", lambda *args, **kwargs: None)  # a provider the catalogue lacks
     assert AnthropicOperator(task_id="b", prompt="x").pool == "default_pool"

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from supervisor_lib.analytics import AnalyticsStore, CallRecord, call_id
-from supervisor_lib.analytics.ledger import ledger_for
 from supervisor_lib.exceptions import BudgetExceededError, ProviderConfigError, RetryableError
+from supervisor_lib.execution.runner import CallScope
+from supervisor_lib.model_facts import load_prices
 from supervisor_lib.providers.anthropic_batches import AnthropicBatches
 from supervisor_lib.providers.batch_items import ItemResult, item_row, parse_item, summarize
 from supervisor_lib.providers.batches import (
@@ -27,11 +27,11 @@ from supervisor_lib.providers.batches import (
     poll_plan,
     wait_for_batch,
 )
-from supervisor_lib.providers.calls import CallScope
 from supervisor_lib.providers.openai import OpenAIHook
 from supervisor_lib.providers.openai_batches import OpenAIBatches
-from supervisor_lib.providers.pricing import load_prices
 from supervisor_lib.providers.types import LLMRequest
+from supervisor_lib.store import CallRecord, Store, call_id
+from supervisor_lib.store.ledger import ledger_for
 from supervisor_lib.testing import FakeProviderServer, Rule
 from supervisor_lib.triggers.batch import BatchPollTrigger
 from tests.support.connections import use_fake_provider
@@ -249,7 +249,7 @@ def test_item_rows_are_unique_per_item_and_stable_across_tries() -> None:
 
 
 def test_batches_table_remembers_the_newest_batch(tmp_path: Path) -> None:
-    store = AnalyticsStore.from_url(f"sqlite:///{tmp_path / 'a.db'}", name="batches-test")
+    store = Store.from_url(f"sqlite:///{tmp_path / 'a.db'}", name="batches-test")
     ti = {"dag_id": "d", "run_id": "r", "task_id": "t", "map_index": 2}
     assert store.batch_get(**ti) is None
     common = {"provider": "openai", "try_number": 1, "model": "m", "item_count": 3, "fingerprint": "f1"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from supervisor_lib.model_facts import ModelPrice, load_prices
 from supervisor_lib.providers.policy import (
     AttemptPolicy,
     budget_problem,
@@ -13,7 +14,6 @@ from supervisor_lib.providers.policy import (
     output_problem,
     worst_case_cost,
 )
-from supervisor_lib.providers.pricing import ModelPrice, load_prices
 from supervisor_lib.providers.types import LLMRequest, Usage
 from supervisor_lib.templating import when_truthy
 

@@ -6,7 +6,7 @@ import typing
 
 import pytest
 
-from supervisor_lib.providers.pricing import load_prices
+from supervisor_lib.model_facts import load_prices
 
 
 def _sdk_models(provider: str) -> set[str]:

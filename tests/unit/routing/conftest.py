@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from supervisor_lib.analytics import AnalyticsStore, CallRecord
-from supervisor_lib.providers.pricing import load_prices
+from supervisor_lib.execution.router import Router
+from supervisor_lib.model_facts import load_prices
 from supervisor_lib.routing.catalog import Catalog, parse_catalog
-from supervisor_lib.routing.router import Router
-from supervisor_lib.routing.state import RoutingState
-from tests.unit.analytics.conftest import pg_url, store_url  # noqa: F401 - fixtures shared with the store tests
+from supervisor_lib.store import CallRecord, Store
+from supervisor_lib.store.routing_state import RoutingState
+from tests.unit.store.conftest import pg_url, store_url  # noqa: F401 - fixtures shared with the store tests
 
 T0 = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 
@@ -72,14 +72,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[AnalyticsStore]:  # noqa: F811 - uses the shared store_url fixture
-    opened = AnalyticsStore.from_url(store_url, name="routing-test")
+def store(store_url: str) -> Iterator[Store]:  # noqa: F811 - uses the shared store_url fixture
+    opened = Store.from_url(store_url, name="routing-test")
     yield opened
     opened.close()
 
 
 @pytest.fixture
-def state(store: AnalyticsStore) -> RoutingState:
+def state(store: Store) -> RoutingState:
     return RoutingState(store)
 
 
@@ -93,7 +93,7 @@ RecordAttempt = Callable[..., None]
 
 
 @pytest.fixture
-def record_attempt(store: AnalyticsStore, clock: FakeClock) -> RecordAttempt:
+def record_attempt(store: Store, clock: FakeClock) -> RecordAttempt:
     """Write one ``call_attempts`` row, as the call runner would: ``ok`` success, else a ``RetryableError``."""
 
     def write(provider: str, model: str, ok: bool = True, *, error_type: str = "RetryableError",

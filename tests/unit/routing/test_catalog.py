@@ -9,15 +9,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from supervisor_lib.providers.pricing import load_prices
+from supervisor_lib.execution import variables
+from supervisor_lib.execution.variables import runtime_catalog
+from supervisor_lib.model_facts import load_prices
 from supervisor_lib.routing.catalog import (
     CatalogError,
     default_catalog_path,
     load_catalog,
     merge,
     parse_catalog,
-    provider_pool,
 )
+from supervisor_lib.routing.pools import default_pool
 from tests.unit.routing.conftest import CATALOG
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -43,13 +45,13 @@ def test_airflow_settings_leaves_the_provider_pool_sizes_to_the_catalogue() -> N
         assert "pool_slot" not in pools.get(provider.pool, {}), f"size {provider.pool} in include/catalog.yaml"
 
 
-def test_provider_pool_follows_the_file_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert [provider_pool(name) for name in ("anthropic", "openai", "mistral")] == ["anthropic", "openai", None]
+def test_the_provider_pool_follows_the_file_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert [default_pool(name) for name in ("anthropic", "openai", "mistral")] == ["anthropic", "openai", None]
     override = tmp_path / "mine.yaml"
     override.write_text("providers:\n  openai: {pool: openai_slow}\n")
     monkeypatch.setenv("SUPERVISOR_CATALOG", str(override))
     monkeypatch.setenv("AIRFLOW_VAR_SUPERVISOR_CATALOG", "providers: {anthropic: {pool: from_variable}}")
-    assert (provider_pool("openai"), provider_pool("anthropic")) == ("openai_slow", "anthropic")  # no Variable
+    assert (default_pool("openai"), default_pool("anthropic")) == ("openai_slow", "anthropic")  # no Variable
 
 
 def test_an_override_file_is_merged_key_by_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,7 +71,7 @@ def test_the_variable_is_read_only_at_run_time(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("AIRFLOW_VAR_SUPERVISOR_CATALOG", "models: {claude-opus-4-6: null}")
     base = ROOT / "include" / "catalog.yaml"
     assert "claude-opus-4-6" in load_catalog(base).models  # parse time: no Variable
-    runtime = load_catalog(base, runtime=True)
+    runtime = runtime_catalog()
     assert "claude-opus-4-6" not in runtime.models and "Variable supervisor_catalog" in runtime.source
 
 
@@ -77,7 +79,7 @@ def test_the_variable_may_name_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path:
     path = tmp_path / "catalog-override.yaml"
     path.write_text("routing: {default_tier: premium}\n")
     monkeypatch.setenv("AIRFLOW_VAR_SUPERVISOR_CATALOG", str(path))
-    assert load_catalog(ROOT / "include" / "catalog.yaml", runtime=True).settings.default_tier == "premium"
+    assert runtime_catalog().settings.default_tier == "premium"
 
 
 def test_the_deployed_catalogue_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -134,7 +136,6 @@ def test_concurrent_reads_of_a_variable_share_one_lookup(monkeypatch: pytest.Mon
     import threading
     import time
 
-    from supervisor_lib.routing import catalog
 
     lookups: list[str] = []
 
@@ -143,12 +144,12 @@ def test_concurrent_reads_of_a_variable_share_one_lookup(monkeypatch: pytest.Mon
         time.sleep(0.2)
         return f"Variable {name}", f"value {len(lookups)}"
 
-    monkeypatch.setattr(catalog, "_read_variable", slow_read)
+    monkeypatch.setattr(variables, "_read_variable", slow_read)
     results: list[object] = []
-    threads = [threading.Thread(target=lambda: results.append(catalog.variable_override("v"))) for _ in range(8)]
+    threads = [threading.Thread(target=lambda: results.append(variables.variable_override("v"))) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert lookups == ["v"] and results == [("Variable v", "value 1")] * 8
-    assert catalog.variable_override("v") == ("Variable v", "value 2")  # a later read looks again
+    assert variables.variable_override("v") == ("Variable v", "value 2")  # a later read looks again

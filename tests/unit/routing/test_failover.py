@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from supervisor_lib.exceptions import BudgetExceededError, NoRouteError, ProviderConfigError, RetryableError
+from supervisor_lib.execution.failover import Attempt, arun_routed, failover_steps, run_routed
+from supervisor_lib.execution.router import Router, RouteScope
 from supervisor_lib.routing.budgets import BudgetDeclaration
-from supervisor_lib.routing.failover import Attempt, arun_routed, failover_steps, run_routed
 from supervisor_lib.routing.policy import RouteRequest
-from supervisor_lib.routing.router import Router, RouteScope
-from supervisor_lib.routing.state import RoutingState
+from supervisor_lib.store.routing_state import RoutingState
 from tests.unit.routing.conftest import FakeClock, RecordAttempt
 
 REQUEST = RouteRequest(task_type="bug_fix", model="claude-sonnet-4-6", input_tokens=1000, max_tokens=1000)

@@ -44,7 +44,7 @@ def test_the_pool_is_the_first_choices_unless_the_task_names_one() -> None:
 
 
 def test_an_impossible_task_fails_at_parse_time() -> None:
-    with pytest.raises(ValueError, match=r"RoutedOperator\('ask'\): no model in .* can serve it \(needs vision\)"):
+    with pytest.raises(ValueError, match=r"task 'ask': no model in .* can serve it \(needs vision\)"):
         routed(capabilities=["vision"], max_tokens=5_000_000)
 
 
@@ -52,7 +52,7 @@ def test_deferrable_routed_tasks_carry_their_options_to_the_trigger() -> None:
     op = routed(deferrable=True, tier="economy", budget={"per_day_usd": 2}, team="data", pool="default_pool")
     assert op.start_from_trigger
     assert not routed(deferrable=True).start_from_trigger  # in its first choice's pool: starts on a worker
-    route = op.start_trigger_args.trigger_kwargs["route"]
+    route = op.start_trigger_args.trigger_kwargs["settings"]["route"]
     assert route == {"capabilities": [], "tier": "economy", "provider": None, "model": None,
                      "budget": {"per_day_usd": 2}, "team": "data", "pinned": False, "conn_id": None}  # fmt: skip
 
@@ -107,8 +107,8 @@ def test_the_builder_routes_auto_tasks_only() -> None:
     dag = build_dag(spec)
     auto = dag.get_task("auto")
     assert isinstance(auto, RoutedOperator) and auto.pool == "openai"
-    assert auto._route_options.budget == {"per_day_usd": 3, "team": "data", "per_provider_day_usd": {}}
-    assert auto._route_options.capabilities == ("vision",) and auto._route_options.team == "data"
+    assert auto.call.route.budget == {"per_day_usd": 3, "team": "data", "per_provider_day_usd": {}}
+    assert auto.call.route.capabilities == ("vision",) and auto.call.route.team == "data"
     assert type(dag.get_task("pinned")) is OpenAIOperator and type(dag.get_task("unknown_model")) is OpenAIOperator
     mapped = dag.get_task("mapped")
     assert isinstance(mapped, MappedOperator) and mapped.operator_class is RoutedOperator

@@ -9,7 +9,6 @@ from multiprocessing.synchronize import Barrier
 
 import pytest
 
-from supervisor_lib.analytics import AnalyticsStore
 from supervisor_lib.routing.budgets import (
     BudgetDeclaration,
     BudgetScope,
@@ -18,7 +17,8 @@ from supervisor_lib.routing.budgets import (
     charges_for,
     limits_for,
 )
-from supervisor_lib.routing.state import Blocked, Reservation, RoutingState
+from supervisor_lib.store import Store
+from supervisor_lib.store.routing_state import Blocked, Reservation, RoutingState
 from tests.unit.routing.conftest import T0, FakeClock, RecordAttempt
 
 SCOPE = BudgetScope("nightly", "run-1")
@@ -121,7 +121,7 @@ WORKERS = 6
 
 
 def _race_reserve(url: str, barrier: Barrier, results: Queue[object], worker: int) -> None:
-    state = RoutingState(AnalyticsStore.from_url(url))
+    state = RoutingState(Store.from_url(url))
     barrier.wait()
     won = []
     for i in range(3):
@@ -133,7 +133,7 @@ def _race_reserve(url: str, barrier: Barrier, results: Queue[object], worker: in
 
 
 def _race_probe(url: str, barrier: Barrier, results: Queue[object], worker: int) -> None:
-    state = RoutingState(AnalyticsStore.from_url(url))
+    state = RoutingState(Store.from_url(url))
     barrier.wait()
     results.put(state.claim_probe(["anthropic", "anthropic/claude-haiku-4-5"], f"w{worker}", T0, ttl_s=60))
 
@@ -150,14 +150,14 @@ def _race(target: object, url: str) -> list[object]:
     return outcomes
 
 
-def test_racing_workers_never_jointly_overshoot_a_budget(store: AnalyticsStore, store_url: str) -> None:
+def test_racing_workers_never_jointly_overshoot_a_budget(store: Store, store_url: str) -> None:
     store.migrate()  # the race is about budgets, not about who migrates
     outcomes = _race(_race_reserve, store_url)
     assert sum(outcomes) == 5, outcomes  # type: ignore[arg-type]  # 18 attempts, $1 each, a $5 limit
     assert RoutingState(store).spent("dag:nightly:day", "2026-11-05") == pytest.approx(5.0)
 
 
-def test_racing_workers_claim_one_probe(store: AnalyticsStore, store_url: str) -> None:
+def test_racing_workers_claim_one_probe(store: Store, store_url: str) -> None:
     store.migrate()
     assert sorted(_race(_race_probe, store_url)) == [False] * (WORKERS - 1) + [True]  # type: ignore[type-var]
 

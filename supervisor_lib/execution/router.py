@@ -1,7 +1,8 @@
 """The router: reads health and budgets from the store, applies the policy, and exposes budget forecasts.
 
 ``Router.plan`` makes the decision (:mod:`~supervisor_lib.routing.policy`) from the shared state
-(:mod:`~supervisor_lib.routing.state`); :mod:`~supervisor_lib.routing.failover` then walks the plan's candidates.
+(:mod:`~supervisor_lib.store.routing_state`); :mod:`~supervisor_lib.execution.failover` then walks the plan's
+candidates.
 A router is cheap to build: the catalogue is parsed once per content, and a decision costs three small queries
 (the health window, the breakers, the budgets' usage).
 
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from supervisor_lib.exceptions import RetryableError
+from supervisor_lib.execution.variables import runtime_catalog, variable_override
 from supervisor_lib.routing.budgets import (
     BudgetDeclaration,
     BudgetScope,
@@ -33,14 +35,12 @@ from supervisor_lib.routing.catalog import (
     Catalog,
     CatalogError,
     env_override,
-    load_catalog,
     parse_yaml,
-    variable_override,
 )
 from supervisor_lib.routing.forecast import BudgetForecast, Pressure, overall_pressure
 from supervisor_lib.routing.health import BreakerRecord, BreakerView, Sample, breaker_keys, breaker_view
 from supervisor_lib.routing.policy import HealthLookup, RoutePlan, RouteRequest, decide, pinned_plan
-from supervisor_lib.routing.state import RoutingState
+from supervisor_lib.store.routing_state import RoutingState
 
 log = logging.getLogger(__name__)
 
@@ -138,10 +138,10 @@ class Router:
     def for_runtime(cls, conn_id: str | None = None, **kwargs: Any) -> Router:
         """The router a running task uses: the analytics store ``conn_id``, the catalogue and global budgets with
         their run-time overrides (Variables included)."""
-        from supervisor_lib.analytics.store import DEFAULT_CONN_ID, get_store
+        from supervisor_lib.store.db import DEFAULT_CONN_ID, get_store
 
         state = RoutingState(get_store(conn_id or DEFAULT_CONN_ID))
-        return cls(state, load_catalog(runtime=True), load_budgets(runtime=True), **kwargs)
+        return cls(state, runtime_catalog(), load_budgets(runtime=True), **kwargs)
 
     # -- the decision -----------------------------------------------------------------------------------------
     def plan(self, request: RouteRequest, scope: RouteScope) -> RoutePlan:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-import supervisor_lib.analytics.store as store_module
-from supervisor_lib.analytics import AnalyticsStore, CallRecord, Recorder, call_id, get_recorder
-from supervisor_lib.analytics.schema import CALL_ATTEMPT_COLUMNS
+import supervisor_lib.store.db as store_module
+from supervisor_lib.store import CallRecord, Recorder, Store, call_id, get_recorder
+from supervisor_lib.store.schema import CALL_ATTEMPT_COLUMNS
 from tests.support.ports import free_port
-from tests.unit.analytics.conftest import MakeRecord
+from tests.unit.store.conftest import MakeRecord
 
 
 @pytest.fixture
@@ -33,9 +33,9 @@ def down_url(store_url: str, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def down_store(down_url: str) -> AnalyticsStore:
+def down_store(down_url: str) -> Store:
     """A down store with the same name as ``store``, so the working one takes its spool files."""
-    return AnalyticsStore.from_url(down_url, name="test")
+    return Store.from_url(down_url, name="test")
 
 
 def _spool_files(directory: Path) -> list[Path]:
@@ -43,7 +43,11 @@ def _spool_files(directory: Path) -> list[Path]:
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "analytics" in r.name]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("supervisor_lib.store")
+    ]
 
 
 # -- call ids and records ----------------------------------------------------------------------------------------
@@ -98,7 +102,7 @@ def test_call_record_rejects_bad_values(make_record: MakeRecord, overrides: dict
 
 
 # -- recording ---------------------------------------------------------------------------------------------------
-def test_record_stores_one_row_per_call_id(store: AnalyticsStore, spool_dir: Path, make_record: MakeRecord) -> None:
+def test_record_stores_one_row_per_call_id(store: Store, spool_dir: Path, make_record: MakeRecord) -> None:
     recorder = Recorder(store, spool_dir=spool_dir)
 
     assert recorder.record(make_record(1)) is True
@@ -109,8 +113,8 @@ def test_record_stores_one_row_per_call_id(store: AnalyticsStore, spool_dir: Pat
 
 
 def test_down_store_spools_then_flushes_without_loss_or_duplicates(
-    store: AnalyticsStore,
-    down_store: AnalyticsStore,
+    store: Store,
+    down_store: Store,
     spool_dir: Path,
     make_record: MakeRecord,
     caplog: pytest.LogCaptureFixture,
@@ -138,7 +142,7 @@ def test_the_next_successful_record_flushes_the_spool(
     monkeypatch.setattr(store_module, "RETRY_AFTER_S", 0.0)
     blocker = tmp_path / "data"
     blocker.write_text("")
-    store = AnalyticsStore.from_url(f"sqlite:///{blocker / 'analytics.db'}")
+    store = Store.from_url(f"sqlite:///{blocker / 'analytics.db'}")
     recorder = Recorder(store, spool_dir=spool_dir)
 
     assert [recorder.record(make_record(n)) for n in (1, 2, 3)] == [False] * 3
@@ -149,7 +153,7 @@ def test_the_next_successful_record_flushes_the_spool(
 
 
 def test_a_live_process_keeps_its_spool_file(
-    store: AnalyticsStore, down_store: AnalyticsStore, spool_dir: Path, make_record: MakeRecord
+    store: Store, down_store: Store, spool_dir: Path, make_record: MakeRecord
 ) -> None:
     writer = Recorder(down_store, spool_dir=spool_dir)
     writer.record(make_record(1))
@@ -163,25 +167,25 @@ def test_a_live_process_keeps_its_spool_file(
 
 
 def test_spool_files_belong_to_their_store(
-    store_url: str, down_store: AnalyticsStore, spool_dir: Path, make_record: MakeRecord
+    store_url: str, down_store: Store, spool_dir: Path, make_record: MakeRecord
 ) -> None:
     writer = Recorder(down_store, spool_dir=spool_dir)
     writer.record(make_record(1))
     writer.close()
 
-    other = Recorder(AnalyticsStore.from_url(store_url, name="another-store"), spool_dir=spool_dir)
+    other = Recorder(Store.from_url(store_url, name="another-store"), spool_dir=spool_dir)
     assert other.flush_spool() == 0
     assert len(_spool_files(spool_dir)) == 1
 
 
 def _spool_and_die(down_url: str, spool_dir: Path, records: list[CallRecord]) -> None:
-    recorder = Recorder(AnalyticsStore.from_url(down_url, name="test"), spool_dir=spool_dir)
+    recorder = Recorder(Store.from_url(down_url, name="test"), spool_dir=spool_dir)
     spooled = [recorder.record(record) for record in records]
     os._exit(0 if spooled == [False] * len(records) else 1)  # no clean-up: the kernel releases the spool lock
 
 
 def test_rows_spooled_by_a_process_that_died_are_flushed_by_another(
-    store: AnalyticsStore, down_url: str, spool_dir: Path, make_record: MakeRecord
+    store: Store, down_url: str, spool_dir: Path, make_record: MakeRecord
 ) -> None:
     records = [make_record(n, dag_id="crash") for n in (1, 2, 3)]
     child = multiprocessing.get_context("fork").Process(target=_spool_and_die, args=(down_url, spool_dir, records))
@@ -195,7 +199,7 @@ def test_rows_spooled_by_a_process_that_died_are_flushed_by_another(
 
 
 def test_threads_spooling_at_once_write_whole_lines(
-    down_store: AnalyticsStore, spool_dir: Path, make_record: MakeRecord
+    down_store: Store, spool_dir: Path, make_record: MakeRecord
 ) -> None:
     recorder = Recorder(down_store, spool_dir=spool_dir)
 
@@ -215,7 +219,7 @@ def test_threads_spooling_at_once_write_whole_lines(
 
 
 def test_record_never_raises_even_when_the_spool_fails(
-    down_store: AnalyticsStore, tmp_path: Path, make_record: MakeRecord, caplog: pytest.LogCaptureFixture
+    down_store: Store, tmp_path: Path, make_record: MakeRecord, caplog: pytest.LogCaptureFixture
 ) -> None:
     blocker = tmp_path / "spool-blocker"
     blocker.write_text("")
@@ -232,7 +236,7 @@ def test_get_recorder_is_one_per_process_and_store() -> None:
 
 def test_importing_the_recorder_stays_light() -> None:
     probe = (
-        "import sys, supervisor_lib.analytics.recorder; "
+        "import sys, supervisor_lib.store.recorder; "
         "print(sorted(m for m in ('pandas', 'sklearn', 'anthropic', 'openai') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

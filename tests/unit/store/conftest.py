@@ -16,7 +16,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from supervisor_lib.analytics import AnalyticsStore, CallRecord, call_id
+from supervisor_lib.store import CallRecord, Store, call_id
 from tests.support.databases import PG_HOST, PG_PORT, PG_USER, admin_sql
 
 
@@ -63,9 +63,9 @@ def query(url: str, sql: str) -> list[tuple[Any, ...]]:
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[AnalyticsStore]:
+def store(store_url: str) -> Iterator[Store]:
     """An (unmigrated) store on ``store_url``."""
-    opened = AnalyticsStore.from_url(store_url, name="test")
+    opened = Store.from_url(store_url, name="test")
     yield opened
     opened.close()
 

@@ -10,8 +10,8 @@ budgets hold across processes. Atomicity, on both dialects:
 * **Probe claims** are one conditional ``UPDATE`` (only when no unexpired claim exists and no failed probe holds
   the breaker open); the row count says who won.
 
-Store errors surface as :class:`~supervisor_lib.analytics.targets.StoreUnavailableError`; the router decides what
-they mean (see :mod:`supervisor_lib.routing.router`).
+Store errors surface as :class:`~supervisor_lib.store.targets.StoreUnavailableError`; the router decides what
+they mean (see :mod:`supervisor_lib.execution.router`).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from supervisor_lib.analytics.cursor import StoreCursor, as_datetime
-from supervisor_lib.analytics.store import AnalyticsStore
 from supervisor_lib.routing.budgets import Charge, Usage, blocking
 from supervisor_lib.routing.health import BreakerRecord, Sample
+from supervisor_lib.store.cursor import StoreCursor, as_datetime
+from supervisor_lib.store.db import Store
 
 _SAMPLES = (
     "SELECT provider, model, status, error_type, started_at, duration_s FROM call_attempts"
@@ -85,9 +85,9 @@ class Blocked:
 
 
 class RoutingState:
-    """The router's reads and writes on an :class:`AnalyticsStore` (see the module docstring)."""
+    """The router's reads and writes on an :class:`Store` (see the module docstring)."""
 
-    def __init__(self, store: AnalyticsStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     # -- health ---------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
 from supervisor_lib.exceptions import BudgetExceededError, FatalError, OutputValidationError, SupervisorError
+from supervisor_lib.model_facts import load_prices
 from supervisor_lib.providers.base import BaseLLMHook, ClientConfig
 from supervisor_lib.providers.policy import (
     AttemptPolicy,
@@ -26,7 +27,6 @@ from supervisor_lib.providers.policy import (
     output_problem,
     worst_case_cost,
 )
-from supervisor_lib.providers.pricing import load_prices
 from supervisor_lib.providers.types import LLMRequest, LLMResponse, Usage
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class CallScope:
 
 
 class CallStore(Protocol):
-    """What the call runner needs from the analytics store (see :mod:`supervisor_lib.analytics`)."""
+    """What the call runner needs from the analytics store (see :mod:`supervisor_lib.store`)."""
 
     def record_attempt(self, row: dict[str, Any]) -> None: ...
 

@@ -10,12 +10,12 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from supervisor_lib.analytics.recorder import CallRecord, call_id, get_recorder
-from supervisor_lib.analytics.store import DEFAULT_CONN_ID, get_store
 from supervisor_lib.exceptions import RetryableError
+from supervisor_lib.store.db import DEFAULT_CONN_ID, get_store
+from supervisor_lib.store.recorder import CallRecord, call_id, get_recorder
 
 if TYPE_CHECKING:
-    from supervisor_lib.providers.calls import CallScope
+    from supervisor_lib.execution.runner import CallScope
 
 log = logging.getLogger(__name__)
 _ledgers: dict[str, CallLedger] = {}
@@ -23,7 +23,7 @@ _lock = threading.Lock()
 
 
 class CallLedger:
-    """Implements :class:`supervisor_lib.providers.calls.CallStore` on the analytics store."""
+    """Implements :class:`supervisor_lib.execution.runner.CallStore` on the analytics store."""
 
     def __init__(self, conn_id: str = DEFAULT_CONN_ID) -> None:
         self.store = get_store(conn_id)

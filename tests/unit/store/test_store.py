@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 import psycopg2
 import pytest
 
-from supervisor_lib.analytics import AnalyticsStore, AnalyticsStoreError, StoreUnavailableError, get_store
-from supervisor_lib.analytics.schema import CALL_ATTEMPT_COLUMNS, MIGRATIONS
+from supervisor_lib.store import Store, StoreError, StoreUnavailableError, get_store
+from supervisor_lib.store.schema import CALL_ATTEMPT_COLUMNS, MIGRATIONS
 from tests.support.ports import free_port
-from tests.unit.analytics.conftest import MakeRecord, query
+from tests.unit.store.conftest import MakeRecord, query
 
 CONN_ENV = "AIRFLOW_CONN_SUPERVISOR_ANALYTICS"
 PASSWORD = "pw-canary/7f3a 9c1e@5b2d"  # URL-special characters: the encoded form must be scrubbed too
@@ -29,23 +29,23 @@ def _versions(url: str) -> list[int]:
 
 
 # -- migrations --------------------------------------------------------------------------------------------------
-def test_migrate_applies_every_migration_once(store: AnalyticsStore, store_url: str) -> None:
+def test_migrate_applies_every_migration_once(store: Store, store_url: str) -> None:
     all_versions = [migration.version for migration in MIGRATIONS]
     assert all_versions == sorted(set(all_versions)), "migrations must be strictly increasing"
 
     assert store.migrate() == all_versions
     assert store.migrate() == []
-    assert AnalyticsStore.from_url(store_url).migrate() == []
+    assert Store.from_url(store_url).migrate() == []
     assert _versions(store_url) == all_versions
 
 
-def test_first_use_migrates_lazily(store: AnalyticsStore) -> None:
+def test_first_use_migrates_lazily(store: Store) -> None:
     assert store.attempts() == []
     assert store.migrate() == []
 
 
 def _migrate_at_once(url: str, barrier: Barrier, results: Queue[list[int] | str]) -> None:
-    store = AnalyticsStore.from_url(url)
+    store = Store.from_url(url)
     barrier.wait()
     try:
         results.put(store.migrate())
@@ -71,7 +71,7 @@ def test_concurrent_migrations_apply_each_version_once(store_url: str) -> None:
 
 
 # -- call attempts -----------------------------------------------------------------------------------------------
-def test_insert_ignores_a_duplicate_call_id(store: AnalyticsStore, make_record: MakeRecord) -> None:
+def test_insert_ignores_a_duplicate_call_id(store: Store, make_record: MakeRecord) -> None:
     first, second = make_record(1), make_record(2)
 
     assert store.insert_attempts([first.to_row()]) == 1
@@ -80,7 +80,7 @@ def test_insert_ignores_a_duplicate_call_id(store: AnalyticsStore, make_record: 
     assert [row["call_id"] for row in store.attempts()] == [first.call_id, second.call_id]
 
 
-def test_attempts_round_trip_types_and_filters(store: AnalyticsStore, make_record: MakeRecord) -> None:
+def test_attempts_round_trip_types_and_filters(store: Store, make_record: MakeRecord) -> None:
     records = [
         make_record(1, deferred=True, cost_usd=None, status="error", error_type="RetryableError"),
         make_record(2, run_id="manual__2", team="docs", request_id="req_1", cache_read_tokens=900),
@@ -110,7 +110,7 @@ def test_a_dead_connection_is_replaced_transparently(
     monkeypatch: pytest.MonkeyPatch, pg_url: str, make_record: MakeRecord, opened_by: str
 ) -> None:
     monkeypatch.setenv(CONN_ENV, _postgres_connection(pg_url))
-    store = AnalyticsStore.from_url(pg_url) if opened_by.startswith("url") else AnalyticsStore()
+    store = Store.from_url(pg_url) if opened_by.startswith("url") else Store()
     store.insert_attempts([make_record(1).to_row()])
     admin = psycopg2.connect(pg_url.replace("+psycopg2", ""))
     admin.autocommit = True
@@ -127,7 +127,7 @@ def test_a_dead_connection_is_replaced_transparently(
 
 
 # -- response cache ----------------------------------------------------------------------------------------------
-def test_cache_put_is_insert_if_absent(store: AnalyticsStore) -> None:
+def test_cache_put_is_insert_if_absent(store: Store) -> None:
     response = {"text": "hello", "usage": {"input_tokens": 3}, "cost_usd": None}
 
     assert store.cache_get("k1") is None
@@ -141,7 +141,7 @@ def test_cache_put_is_insert_if_absent(store: AnalyticsStore) -> None:
 def test_sqlite_connection_names_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     path = tmp_path / "sub" / "from-connection.db"
     monkeypatch.setenv(CONN_ENV, json.dumps({"conn_type": "sqlite", "host": str(path)}))
-    store = AnalyticsStore()
+    store = Store()
 
     assert store.dialect == "sqlite"
     assert store.migrate() == [migration.version for migration in MIGRATIONS]
@@ -154,12 +154,12 @@ def test_postgres_connection_opens_through_the_postgres_hook(
     monkeypatch: pytest.MonkeyPatch, pg_url: str, make_record: MakeRecord
 ) -> None:
     monkeypatch.setenv(CONN_ENV, _postgres_connection(pg_url))
-    store = AnalyticsStore()
+    store = Store()
 
     assert store.insert_attempts([make_record(1).to_row()]) == 1
     assert store.dialect == "postgresql"
     assert "connection 'supervisor_analytics'" in repr(store)
-    assert AnalyticsStore.from_url(pg_url).attempts()[0]["call_id"] == make_record(1).call_id
+    assert Store.from_url(pg_url).attempts()[0]["call_id"] == make_record(1).call_id
     store.close()
 
 
@@ -168,7 +168,7 @@ def test_no_connection_uses_the_sqlite_file_from_the_environment(
 ) -> None:
     monkeypatch.delenv(CONN_ENV, raising=False)
     monkeypatch.setenv("SUPERVISOR_ANALYTICS_SQLITE", str(tmp_path / "explicit.db"))
-    AnalyticsStore().migrate()
+    Store().migrate()
     assert (tmp_path / "explicit.db").exists()
 
 
@@ -176,9 +176,9 @@ def test_no_connection_defaults_to_airflow_home(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.delenv(CONN_ENV, raising=False)
     monkeypatch.delenv("SUPERVISOR_ANALYTICS_SQLITE", raising=False)
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    store = AnalyticsStore()
+    store = Store()
     store.migrate()
-    assert repr(store) == f"AnalyticsStore('supervisor_analytics', sqlite:///{tmp_path / 'supervisor_analytics.db'})"
+    assert repr(store) == f"Store('supervisor_analytics', sqlite:///{tmp_path / 'supervisor_analytics.db'})"
 
 
 @pytest.mark.parametrize(
@@ -192,16 +192,16 @@ def test_a_wrong_connection_says_what_to_fix(
     monkeypatch: pytest.MonkeyPatch, connection: dict[str, str], message: str
 ) -> None:
     monkeypatch.setenv(CONN_ENV, json.dumps(connection))
-    with pytest.raises(AnalyticsStoreError, match=message):
-        AnalyticsStore().migrate()
+    with pytest.raises(StoreError, match=message):
+        Store().migrate()
 
 
 def test_urls_accept_driver_suffixes_and_reject_other_schemes(tmp_path: Path) -> None:
-    assert AnalyticsStore.from_url("postgresql+psycopg2://u@h:5433/db").dialect == "postgresql"
-    assert "postgresql://u@h:5433/db" in repr(AnalyticsStore.from_url("postgres://u:secret@h:5433/db"))
-    assert AnalyticsStore.from_url(f"sqlite:///{tmp_path / 'x.db'}").dialect == "sqlite"
-    with pytest.raises(AnalyticsStoreError, match="unsupported analytics store URL scheme 'mysql'"):
-        AnalyticsStore.from_url("mysql://u:secret@h/db")
+    assert Store.from_url("postgresql+psycopg2://u@h:5433/db").dialect == "postgresql"
+    assert "postgresql://u@h:5433/db" in repr(Store.from_url("postgres://u:secret@h:5433/db"))
+    assert Store.from_url(f"sqlite:///{tmp_path / 'x.db'}").dialect == "sqlite"
+    with pytest.raises(StoreError, match="unsupported analytics store URL scheme 'mysql'"):
+        Store.from_url("mysql://u:secret@h/db")
 
 
 def test_get_store_shares_one_store_per_connection_id() -> None:
@@ -221,7 +221,7 @@ def test_password_of_a_postgres_connection_never_shows_in_errors(
 ) -> None:
     connection = {"conn_type": "postgres", "host": "127.0.0.1", "port": free_port(), "login": "u", "schema": "db"}
     monkeypatch.setenv(CONN_ENV, json.dumps({**connection, "password": PASSWORD}))
-    store = AnalyticsStore()
+    store = Store()
 
     with pytest.raises(StoreUnavailableError, match="Connection refused") as refused:
         store.migrate()
@@ -244,9 +244,9 @@ def test_password_echoed_by_the_driver_is_scrubbed(
     monkeypatch.setattr(PostgresHook, "get_conn", echo)
     connection = {"conn_type": "postgres", "host": "h", "login": "u", "password": PASSWORD}
     monkeypatch.setenv(CONN_ENV, json.dumps(connection))
-    from_url = AnalyticsStore.from_url(f"postgresql://u:{'pw-canary%2F7f3a%209c1e%405b2d'}@h/db")
+    from_url = Store.from_url(f"postgresql://u:{'pw-canary%2F7f3a%209c1e%405b2d'}@h/db")
 
-    for store in (AnalyticsStore(), from_url):
+    for store in (Store(), from_url):
         with pytest.raises(StoreUnavailableError, match=r"password=\*\*\*") as echoed:
             store.migrate()
         _assert_secret_free(echoed.value, caplog)
@@ -254,9 +254,9 @@ def test_password_echoed_by_the_driver_is_scrubbed(
 
 
 def test_spend_usd_sums_one_task_instance_across_tries(store_url: str, make_record: Any) -> None:
-    from supervisor_lib.analytics import AnalyticsStore
+    from supervisor_lib.store import Store
 
-    store = AnalyticsStore.from_url(store_url)
+    store = Store.from_url(store_url)
     rows = [
         make_record(call_id="a1", task_id="t", try_number=1, cost_usd=0.25),
         make_record(call_id="a2", task_id="t", try_number=2, cost_usd=0.5),

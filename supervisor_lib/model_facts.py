@@ -1,4 +1,6 @@
-"""Model prices and deprecations, read from ``supervisor_lib/data/models.yaml`` (data, not code)."""
+"""What Supervisor knows about each model — its provider, prices and deprecation — read from one data file,
+``supervisor_lib/data/models.yaml``. The spec layer, the builder, the router's catalogue and the call runner all ask
+here; nothing else in the code names a model or guesses a provider from a name. No Airflow, no SDK."""
 
 from __future__ import annotations
 
@@ -6,14 +8,16 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from supervisor_lib.providers.types import Usage
+if TYPE_CHECKING:
+    from supervisor_lib.providers.types import Usage
 
 log = logging.getLogger(__name__)
 
-MODELS_FILE = Path(__file__).resolve().parent.parent / "data" / "models.yaml"
+MODELS_FILE = Path(__file__).resolve().parent / "data" / "models.yaml"
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,17 @@ class PriceTable:
 
     models: dict[str, ModelPrice]
     batch_discount: float
+    #: provider → the name prefixes of its models (for models the table does not list)
+    name_prefixes: dict[str, tuple[str, ...]]
+
+    def provider_of(self, model: str | None) -> str | None:
+        """The provider of ``model``: from the table, else from its name; ``None`` when neither tells."""
+        if not model:
+            return None
+        if (price := self.models.get(model)) is not None:
+            return price.provider
+        lowered = model.lower()
+        return next((p for p, prefixes in self.name_prefixes.items() if lowered.startswith(prefixes)), None)
 
     def cost_usd(self, model: str, usage: Usage, *, batch: bool = False) -> float | None:
         """The cost of one call, or ``None`` (with a warning) for a model with no known price."""
@@ -55,4 +70,10 @@ def load_prices(path: Path = MODELS_FILE) -> PriceTable:
     """Load (once per process) the price table from a data file."""
     data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C loader: 8x faster
     models = {name: ModelPrice(**fields) for name, fields in (data.get("models") or {}).items()}
-    return PriceTable(models=models, batch_discount=float(data.get("batch_discount", 1.0)))
+    prefixes = {name: tuple(values) for name, values in (data.get("name_prefixes") or {}).items()}
+    return PriceTable(models=models, batch_discount=float(data.get("batch_discount", 1.0)), name_prefixes=prefixes)
+
+
+def provider_of(model: str | None) -> str | None:
+    """:meth:`PriceTable.provider_of` of the packaged table."""
+    return load_prices().provider_of(model)

@@ -1,6 +1,6 @@
 """Routed model calls: the failover loop around the call runner, for the operator (sync) and the trigger (async).
 
-Each candidate is called through :class:`~supervisor_lib.providers.calls.CallRunner` with its own hook and
+Each candidate is called through :class:`~supervisor_lib.execution.runner.CallRunner` with its own hook and
 connection (the catalogue's ``conn_id``), so a routed call keeps every policy of a plain one — response cache,
 per-task ``budget_usd``, attempts with back-off and ``retry-after``, output validation, recording. A probe call
 makes one HTTP attempt. What the call actually spent (every send, corrective ones included) settles its budget
@@ -12,91 +12,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from supervisor_lib.exceptions import SupervisorError
+from supervisor_lib.execution.failover import Attempt, Routed, arun_routed, failover_steps, run_routed
+from supervisor_lib.execution.router import Router
+from supervisor_lib.execution.runner import CallRunner, CallScope, CallStore
+from supervisor_lib.execution.settings import RouteOptions
 from supervisor_lib.providers.base import ClientConfig
-from supervisor_lib.providers.calls import CallRunner, CallScope, CallStore
-from supervisor_lib.providers.policy import AttemptPolicy, estimate_input_tokens
+from supervisor_lib.providers.policy import AttemptPolicy
 from supervisor_lib.providers.registry import hook_class_for
 from supervisor_lib.providers.types import LLMRequest
-from supervisor_lib.routing.budgets import BudgetDeclaration
-from supervisor_lib.routing.failover import Attempt, Routed, arun_routed, failover_steps, run_routed
-from supervisor_lib.routing.policy import RouteRequest
-from supervisor_lib.routing.router import Router, RouteScope
 
 log = logging.getLogger(__name__)
 
-#: the model a routed request carries until the router replaces it with its candidate's
-ROUTED_MODEL = "(routed)"
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-
-
-def routed_request(source: Any, where: str) -> LLMRequest:
-    """The request of an operator or trigger (its call fields), its model left for the router to fill in."""
-    request = LLMRequest.from_fields(source, default_model=ROUTED_MODEL, where=where)
-    return dataclasses.replace(request, model=ROUTED_MODEL)
-
-
-@dataclass(frozen=True)
-class RouteOptions:
-    """What a routed call asks the router for; plain values, so they travel to the trigger as JSON.
-
-    :param budget: the DAG's ``budget:`` block (see :class:`~supervisor_lib.routing.budgets.BudgetDeclaration`).
-    """
-
-    capabilities: tuple[str, ...] = ()
-    tier: str | None = None
-    provider: str | None = None
-    model: str | None = None
-    budget: Mapping[str, Any] | None = None
-    team: str | None = None
-    #: not routed: ``provider`` and ``model`` (resolved, never ``None``) are the task's own, and only the budgets
-    #: are checked (see :func:`~supervisor_lib.routing.policy.pinned_plan`)
-    pinned: bool = False
-    #: the connection of a pinned call (routed calls use the catalogue's)
-    conn_id: str | None = None
-
-    @classmethod
-    def pinned_to(cls, provider: str, model: str | None, conn_id: str | None, budget: Mapping[str, Any] | None,
-                  team: str | None = None) -> RouteOptions:  # fmt: skip
-        """The options of a call to the task's own provider and model under the budgets (no routing).
-
-        ``model`` may be ``None`` only where no call is planned with these options yet (a deferred task's trigger
-        kwargs: the trigger fills in the rendered model, or the connection's default, before it plans).
-        """
-        return cls(provider=provider, model=model, budget=budget, team=team, pinned=True, conn_id=conn_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "capabilities": list(self.capabilities)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RouteOptions:
-        return cls(**{**data, "capabilities": tuple(data.get("capabilities") or ())})
-
-    def route_request(self, task_type: str, request: LLMRequest) -> RouteRequest:
-        """What the router needs to know about ``request`` (its prompt size, answer size and structure)."""
-        return RouteRequest(
-            task_type=task_type,
-            capabilities=frozenset(self.capabilities),
-            provider=None if self.provider in (None, "auto") else self.provider,
-            model=self.model,
-            tier=self.tier,
-            input_tokens=estimate_input_tokens(request),
-            max_tokens=request.max_tokens,
-            sends=2 if request.output_schema else 1,
-            pinned=self.pinned,
-        )
-
-    def route_scope(self, scope: CallScope) -> RouteScope:
-        """The budgets' view of a call scope."""
-        where = f"DAG {scope.dag_id!r} budget"
-        budget = BudgetDeclaration.from_mapping(self.budget, where) if self.budget else None
-        team = self.team or (budget.team if budget else None)
-        return RouteScope(scope.dag_id, scope.run_id, scope.task_id, scope.map_index, scope.try_number,
-                          scope.task_type, team, scope.tags, budget, where)  # fmt: skip
 
 
 class SpendTracker:
@@ -172,7 +103,9 @@ class RoutedCall:
 
     async def _acall(self, attempt: Attempt) -> dict[str, Any]:
         hook_class = hook_class_for(attempt.candidate.provider)
+        sdk = asyncio.ensure_future(hook_class.aimport_sdk())  # overlaps the connection lookup
         config = await hook_class(conn_id=attempt.candidate.conn_id or self.options.conn_id).aconfig()
+        await sdk
         runner, tracker, request = self._runner(attempt, config)
         try:
             client = await hook_class.ashared_client(config)
@@ -187,13 +120,13 @@ def budget_router(
 ) -> Router | None:
     """The router that checks a pinned call's budgets, or ``None`` when no budget applies to it (then the call
     goes straight to the call runner, as if there were no router). Reads the global budgets (run time only)."""
-    from supervisor_lib.analytics.store import DEFAULT_CONN_ID, get_store
-    from supervisor_lib.routing.catalog import load_catalog
-    from supervisor_lib.routing.router import budgets_in_force
-    from supervisor_lib.routing.state import RoutingState
+    from supervisor_lib.execution.router import budgets_in_force
+    from supervisor_lib.execution.variables import runtime_catalog
+    from supervisor_lib.store.db import DEFAULT_CONN_ID, get_store
+    from supervisor_lib.store.routing_state import RoutingState
 
     budgets = budgets_in_force(options.route_scope(scope))
     if budgets is None:
         return None
     state = RoutingState(get_store(analytics_conn_id or DEFAULT_CONN_ID))
-    return Router(state, load_catalog(runtime=True), budgets, logger=logger)
+    return Router(state, runtime_catalog(), budgets, logger=logger)

@@ -3,11 +3,11 @@
 Which database: the Airflow connection ``supervisor_analytics`` — ``conn_type`` ``postgres`` (opened through the
 Postgres provider's ``PostgresHook``) or ``sqlite`` (the file is the connection's ``host``). Without that
 connection: a SQLite file at ``$SUPERVISOR_ANALYTICS_SQLITE``, else ``$AIRFLOW_HOME/supervisor_analytics.db``
-(:mod:`~supervisor_lib.analytics.targets`).
-:meth:`AnalyticsStore.from_url` opens a SQLAlchemy-style URL directly, for tests and tools.
+(:mod:`~supervisor_lib.store.targets`).
+:meth:`Store.from_url` opens a SQLAlchemy-style URL directly, for tests and tools.
 
 A store keeps one DB connection per process (:func:`get_store`), opened on first use and migrated then
-(:mod:`~supervisor_lib.analytics.schema`). Every operation is one short transaction. After an error the connection
+(:mod:`~supervisor_lib.store.schema`). Every operation is one short transaction. After an error the connection
 is dropped and reopened on the next call; after a failed *connect* the store answers
 :class:`StoreUnavailableError` at once for :data:`RETRY_AFTER_S`, so a down store costs its callers nothing.
 Errors never contain the store's password: driver messages are scrubbed and not chained.
@@ -26,16 +26,16 @@ from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any, TypeVar
 
-from supervisor_lib.analytics.cursor import StoreCursor
-from supervisor_lib.analytics.schema import (
+from supervisor_lib.store.cursor import StoreCursor
+from supervisor_lib.store.schema import (
     BATCH_COLUMNS,
     CALL_ATTEMPT_COLUMNS,
     RESPONSE_CACHE_COLUMNS,
     Dialect,
     apply_pending,
 )
-from supervisor_lib.analytics.targets import (
-    AnalyticsStoreError,
+from supervisor_lib.store.targets import (
+    StoreError,
     StoreTarget,
     StoreUnavailableError,
     target_for_connection,
@@ -73,7 +73,7 @@ def _iso(value: datetime) -> str:
     return aware.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-class AnalyticsStore:
+class Store:
     """The analytics store (see the module docstring); thread-safe, one DB connection per instance and process.
 
     :param conn_id: the Airflow connection naming the database; also the store's name (spool files use it).
@@ -93,7 +93,7 @@ class AnalyticsStore:
         self._lock = threading.RLock()
 
     @classmethod
-    def from_url(cls, url: str, *, name: str | None = None) -> AnalyticsStore:
+    def from_url(cls, url: str, *, name: str | None = None) -> Store:
         """A store on ``postgresql://user:pw@host:port/db`` (``+psycopg2`` accepted) or ``sqlite:///path``.
 
         :param name: the store's name for spool files; by default derived from the URL (without its password).
@@ -103,7 +103,7 @@ class AnalyticsStore:
 
     def __repr__(self) -> str:
         where = self._target.description if self._target else "not opened yet"
-        return f"AnalyticsStore({self.name!r}, {where})"
+        return f"Store({self.name!r}, {where})"
 
     @property
     def dialect(self) -> Dialect:
@@ -247,7 +247,7 @@ class AnalyticsStore:
 
         return self._run(work)
 
-    # -- the primitive feature modules build on (e.g. supervisor_lib.routing.state) ---------------------------
+    # -- the primitive feature modules build on (e.g. supervisor_lib.store.routing_state) ---------------------------
     def run(self, work: Callable[[StoreCursor], T], *, transaction: bool = False) -> T:
         """Run ``work(cursor)`` in one short session; with ``transaction``, inside BEGIN/COMMIT.
 
@@ -331,8 +331,8 @@ class AnalyticsStore:
         with suppress(Exception):
             conn.close()
 
-    def _unavailable(self, exc: Exception) -> AnalyticsStoreError:
-        if isinstance(exc, AnalyticsStoreError):
+    def _unavailable(self, exc: Exception) -> StoreError:
+        if isinstance(exc, StoreError):
             return exc
         where = self._target.description if self._target else f"connection {self.name!r}"
         message = f"analytics store {where}: {type(exc).__name__}: {exc}".strip()
@@ -363,14 +363,14 @@ def _attempt_dict(row: Sequence[Any]) -> dict[str, Any]:
     return record
 
 
-_shared: dict[str, AnalyticsStore] = {}
+_shared: dict[str, Store] = {}
 _shared_lock = threading.Lock()
 
 
-def get_store(conn_id: str = DEFAULT_CONN_ID) -> AnalyticsStore:
+def get_store(conn_id: str = DEFAULT_CONN_ID) -> Store:
     """This process's store for ``conn_id``: every caller shares its one DB connection."""
     with _shared_lock:
         store = _shared.get(conn_id)
         if store is None:
-            store = _shared[conn_id] = AnalyticsStore(conn_id)
+            store = _shared[conn_id] = Store(conn_id)
         return store

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from supervisor_lib.exceptions import BudgetExceededError, RetryableError
 
 if TYPE_CHECKING:
-    from supervisor_lib.analytics.store import AnalyticsStore
-    from supervisor_lib.providers.calls import CallScope
-    from supervisor_lib.routing.calls import RouteOptions
+    from supervisor_lib.execution.routed import RouteOptions
+    from supervisor_lib.execution.runner import CallScope
+    from supervisor_lib.store.db import Store
 
 Hold = dict[str, Any]
 
@@ -32,9 +32,9 @@ def hold_budget(
     :raises BudgetExceededError: it may not fit (then nothing may be sent), or it cannot be priced.
     :raises RetryableError: the budgets cannot be checked now.
     """
+    from supervisor_lib.execution.routed import budget_router
     from supervisor_lib.routing.budgets import exceeded_message
-    from supervisor_lib.routing.calls import budget_router
-    from supervisor_lib.routing.state import Blocked
+    from supervisor_lib.store.routing_state import Blocked
 
     router = budget_router(options, scope, analytics_conn_id, logger)
     if router is None or router.state is None:
@@ -59,10 +59,10 @@ def hold_budget(
             "windows": [[c.key, c.window] for c in held.charges]}  # fmt: skip
 
 
-def settle_hold(store: AnalyticsStore, held: Hold, actual_usd: float) -> None:
+def settle_hold(store: Store, held: Hold, actual_usd: float) -> None:
     """Replace a hold by what was actually spent (0 releases it); idempotence is the caller's (see the batch
     operator: only the try that first collects the results settles)."""
-    from supervisor_lib.routing.state import RoutingState
+    from supervisor_lib.store.routing_state import RoutingState
 
     windows = [(str(key), str(window)) for key, window in held["windows"]]
     RoutingState(store).settle_windows(held["reservation_id"], windows, actual_usd, datetime.now(UTC))

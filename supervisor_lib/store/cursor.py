@@ -1,4 +1,4 @@
-"""``StoreCursor``: the cursor :meth:`AnalyticsStore.run` hands to feature modules (routing state, ...).
+"""``StoreCursor``: the cursor :meth:`Store.run` hands to feature modules (routing state, ...).
 
 SQL is written once for both dialects, with ``?`` placeholders; datetimes go in as aware values on both (SQLite
 stores the store's fixed-shape UTC text, which compares correctly) and come out as either, so readers use
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from supervisor_lib.analytics.schema import Dialect
+from supervisor_lib.store.schema import Dialect
 
 
 class StoreCursor:

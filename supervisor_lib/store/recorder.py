@@ -30,9 +30,9 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from supervisor_lib.analytics.schema import CALL_ATTEMPT_COLUMNS
-from supervisor_lib.analytics.store import DEFAULT_CONN_ID, AnalyticsStore, get_store
-from supervisor_lib.analytics.targets import airflow_home
+from supervisor_lib.store.db import DEFAULT_CONN_ID, Store, get_store
+from supervisor_lib.store.schema import CALL_ATTEMPT_COLUMNS
+from supervisor_lib.store.targets import airflow_home
 
 log = logging.getLogger(__name__)
 
@@ -235,13 +235,13 @@ class _Spool:
 
 
 class Recorder:
-    """Records attempts in an :class:`AnalyticsStore`; never raises and never waits on a down store.
+    """Records attempts in an :class:`Store`; never raises and never waits on a down store.
 
     :param store: where rows go.
     :param spool_dir: where rows wait while the store is down (default: :func:`default_spool_dir`).
     """
 
-    def __init__(self, store: AnalyticsStore, *, spool_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, store: Store, *, spool_dir: str | os.PathLike[str] | None = None) -> None:
         self.store = store
         self._spool = _Spool(Path(spool_dir) if spool_dir else default_spool_dir(), store.name)
         self._lock = threading.Lock()

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from supervisor_lib.analytics.schema import Dialect
 from supervisor_lib.exceptions import SupervisorError
+from supervisor_lib.store.schema import Dialect
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +33,11 @@ STATEMENT_TIMEOUT_MS = 5_000
 _PG_OPTIONS = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
 
 
-class AnalyticsStoreError(SupervisorError):
+class StoreError(SupervisorError):
     """The analytics store is misconfigured: an unsupported connection type, a SQLite connection with no file."""
 
 
-class StoreUnavailableError(AnalyticsStoreError):
+class StoreUnavailableError(StoreError):
     """The store could not be reached, or a statement failed; the next call tries again (after a pause)."""
 
 
@@ -131,9 +131,7 @@ def target_for_url(url: str) -> StoreTarget:
         return sqlite_target(rest[1:] if rest.startswith("/") else rest)
     if dialect in ("postgresql", "postgres"):
         return _postgres_url_target(url)
-    raise AnalyticsStoreError(
-        f"unsupported analytics store URL scheme {scheme!r}: use postgresql://... or sqlite:///..."
-    )
+    raise StoreError(f"unsupported analytics store URL scheme {scheme!r}: use postgresql://... or sqlite:///...")
 
 
 def _postgres_hook_target(conn: Any) -> StoreTarget:
@@ -169,8 +167,8 @@ def target_for_connection(conn_id: str) -> StoreTarget:
         return _postgres_hook_target(conn)
     if conn_type == "sqlite":
         if not conn.host:
-            raise AnalyticsStoreError(f"connection {conn_id!r} (sqlite) has no host: set it to the database file")
+            raise StoreError(f"connection {conn_id!r} (sqlite) has no host: set it to the database file")
         return sqlite_target(conn.host)
-    raise AnalyticsStoreError(
+    raise StoreError(
         f"connection {conn_id!r} has conn_type {conn.conn_type!r}; the analytics store needs 'postgres' or 'sqlite'"
     )

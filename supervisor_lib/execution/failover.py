@@ -27,10 +27,10 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from supervisor_lib.exceptions import BudgetExceededError, NoRouteError, RetryableError
+from supervisor_lib.execution.router import Router, RouteScope
 from supervisor_lib.routing.budgets import exceeded_message
 from supervisor_lib.routing.policy import Candidate, RoutePlan
-from supervisor_lib.routing.router import Router, RouteScope
-from supervisor_lib.routing.state import Blocked, Reservation
+from supervisor_lib.store.routing_state import Blocked, Reservation
 
 
 @dataclass(frozen=True)
