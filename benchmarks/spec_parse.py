@@ -37,12 +37,13 @@ OPERATORS = {
     "openai": "supervisor_lib.operators.llm.OpenAIOperator",
     "approval": "supervisor_lib.operators.approval.SpecApprovalOperator",
 }
-#: operator attributes compared across the variants (one an operator does not have reads as None)
+#: operator attributes compared across the variants (one an operator does not have reads as None); a model-calling
+#: operator keeps its call settings in ``op.call`` (``task_type`` is the ``task_kind`` it was given)
 COMPARED = (
-    *("owner", "retries", "retry_delay", "execution_timeout", "conn_id", "prompt", "system", "model", "max_tokens"),
-    *("temperature", "output_schema", "budget_usd", "deferrable", "cache", "when", "task_kind"),
+    *("owner", "retries", "retry_delay", "execution_timeout", "prompt", "system", "model", "deferrable", "when"),
     *("subject", "body", "response_timeout", "options"),
 )
+CALL_COMPARED = ("conn_id", "max_tokens", "temperature", "output_schema", "budget_usd", "cache", "task_type")
 AREAS = ("api", "storage", "auth", "billing", "search", "infra", "ui", "docs", "tests", "deps", "perf", "data")
 TEAMS = ("payments", "platform", "growth", "identity", "mobile")
 RISK_SCHEMA = {
@@ -168,6 +169,7 @@ def _python_task(task: dict[str, Any]) -> str:
     if task["kind"] == "approval":
         args += [f"subject={task['subject']!r}", f"body={task['body']!r}"]
         args.append(f"response_timeout=timedelta(seconds={task['timeout_s']})")
+        args.append("retry_delay=timedelta(seconds=5)")  # what the builder gives approvals (supervisor_lib/compat.py)
         operator = "SpecApprovalOperator"
     else:
         args += [f"{key}={task[key]!r}" for key in LLM_KWARGS if key in task]
@@ -239,6 +241,7 @@ def dag_factory_yaml(dag: dict[str, Any]) -> str:
         if task["kind"] == "approval":
             entry |= {"subject": task["subject"], "body": task["body"]}
             entry["response_timeout"] = _timedelta(task["timeout_s"])
+            entry["retry_delay"] = _timedelta(5)  # what the builder gives approvals
         else:
             entry |= {key: task[key] for key in LLM_KWARGS if key in task}
             entry |= {"execution_timeout": _timedelta(task["timeout_s"])} if "timeout_s" in task else {}
@@ -294,6 +297,7 @@ def fingerprint(dag: Any) -> dict[str, Any]:
     tasks = {
         t.task_id: {"class": type(t).__name__, "upstream": sorted(t.upstream_task_ids)}
         | {name: _plain(getattr(t, name, None)) for name in COMPARED}
+        | {name: _plain(getattr(getattr(t, "call", None), name, None)) for name in CALL_COMPARED}
         for t in dag.tasks
     }
     return {
@@ -394,6 +398,15 @@ def install_dag_factory(work: Path, version: str) -> Path:
     return python
 
 
+def _difference(expected: dict[str, Any], got: dict[str, Any]) -> str:
+    """Where two fingerprints differ: top-level keys, and for tasks each differing field."""
+    lines = [f"{k}: {expected[k]!r} != {got.get(k)!r}" for k in expected if k != "tasks" and got.get(k) != expected[k]]
+    for task_id, fields in expected.get("tasks", {}).items():
+        other = got.get("tasks", {}).get(task_id) or {}
+        lines += [f"{task_id}.{k}: {v!r} != {other.get(k)!r}" for k, v in fields.items() if other.get(k) != v]
+    return "; ".join(lines)[:3000]
+
+
 def check_same_dags(checks: dict[str, Any], n_dags: int) -> None:
     """Every variant built the same DAGs without import errors, and no spec parse imported a heavy module."""
     reference = checks["python"]["fingerprints"]
@@ -403,8 +416,7 @@ def check_same_dags(checks: dict[str, Any], n_dags: int) -> None:
         for dag_id, expected in reference.items():
             got = result["fingerprints"].get(dag_id) or {}
             if got != expected:
-                diff = {k: [expected[k], got.get(k)] for k in expected if got.get(k) != expected[k]}
-                raise SystemExit(f"{variant}: DAG {dag_id} differs from the Python one: {json.dumps(diff)[:3000]}")
+                raise SystemExit(f"{variant}: DAG {dag_id} differs from the Python one: {_difference(expected, got)}")
         if variant.startswith("spec") and result["heavy"]:
             raise SystemExit(f"{variant}: the spec parse imported {result['heavy']}")
 

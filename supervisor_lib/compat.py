@@ -33,9 +33,12 @@ Each entry: the problem in Airflow 3.3.2, where it is reported upstream, and wha
 8. The scheduler can take the executor's "success" from a worker that just paused a task (deferred, or a
    human-in-the-loop task now awaiting input) for a task killed externally, and mark it ``up_for_retry`` (the
    "stale executor event" family: apache/airflow#66374, #67287, #72716; the general fix, #73546, is not released).
-   Seen here on approvals (the approval is asked again after ``retry_delay``, 5 minutes by default) and, rarely,
-   on a fatal error retried once. Here: human-approval tasks default to :data:`APPROVAL_RETRY_DELAY_S`, so a
-   spurious retry asks again within seconds; fatal errors are not protected (the fault tests measure it).
+   It happens when the trigger fires within about a second of the worker pausing — an approval answered at once
+   (tests), a deferred call the fake provider answers at once — because 3.3.2 treats a task already ``queued``
+   again as killed (#67287's fix, #68741, covers only ``scheduled`` there). Seen on approvals (asked again after
+   ``retry_delay``, 5 minutes by default) and, rarely, a fatal error retried once. Here: human-approval tasks
+   default to :data:`APPROVAL_RETRY_DELAY_S`, so a spurious retry asks again within seconds; fatal errors are not
+   protected (the fault tests measure it).
 """
 
 from __future__ import annotations

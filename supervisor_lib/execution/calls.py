@@ -47,6 +47,8 @@ class CallExecutor:
     log: Any = None
     #: the ledger every call records in; by default the one ``settings.analytics_conn_id`` names (``None``: none)
     store_override: Any = field(default=_UNSET, repr=False)
+    #: hooks by ``(provider, conn_id)``, kept by the caller across its executors (an operator's tries in one process)
+    hooks: dict[tuple[str, str | None], Any] = field(default_factory=dict, repr=False)
     _routers: dict[bool, Any] = field(default_factory=dict, init=False, repr=False)
     _store: Any = field(default=_UNSET, init=False, repr=False)
 
@@ -89,11 +91,12 @@ class CallExecutor:
         settings, scope = settings or self.settings, self._scope(step)
         if settings.routed:
             return self._routed(settings, settings.request(None, scope.describe()), scope).run(self.router(settings))
-        hook = _hook(settings)
+        hook = self._hook(settings)
         request = settings.request(hook.config.default_model, scope.describe())
         if (router := self.router(settings, request.model)) is not None:
             return self._routed(settings, request, scope).run(router)
-        return self._runner(settings, type(hook), hook.config, scope).run(request, hook.client)
+        client = type(hook).shared_client(hook.config)
+        return self._runner(settings, type(hook), hook.config, scope).run(request, client)
 
     # -- async (the triggerer's event loop: store and Variable work in threads) ----------------------------
     async def arun(self, settings: CallSettings | None = None, step: str = "") -> dict[str, Any]:
@@ -115,6 +118,13 @@ class CallExecutor:
         return await runner.arun(request, await hook_class.ashared_client(config))
 
     # -- building blocks -------------------------------------------------------------------------------------
+    def _hook(self, settings: CallSettings) -> BaseLLMHook:
+        """The hook of ``settings``' connection (its connection is read once per hook)."""
+        key = (settings.provider, settings.conn_id)
+        if key not in self.hooks:
+            self.hooks[key] = _hook_class(settings)(conn_id=settings.conn_id)
+        return self.hooks[key]
+
     def _scope(self, step: str) -> CallScope:
         return dataclasses.replace(self.scope, step=step) if step else self.scope
 
@@ -135,7 +145,3 @@ def _hook_class(settings: CallSettings) -> type[BaseLLMHook]:
     from supervisor_lib.providers.registry import hook_class_for
 
     return hook_class_for(settings.provider)
-
-
-def _hook(settings: CallSettings) -> BaseLLMHook:
-    return _hook_class(settings)(conn_id=settings.conn_id)

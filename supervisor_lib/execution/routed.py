@@ -96,7 +96,7 @@ class RoutedCall:
         hook = hook_class_for(attempt.candidate.provider)(conn_id=attempt.candidate.conn_id or self.options.conn_id)
         runner, tracker, request = self._runner(attempt, hook.config)
         try:
-            return {**runner.run(request, hook.client), "spent_usd": tracker.spent_usd}
+            return {**runner.run(request, type(hook).shared_client(hook.config)), "spent_usd": tracker.spent_usd}
         except SupervisorError as err:
             err.spent_usd = tracker.spent_usd  # type: ignore[attr-defined]  # what settles the reservation
             raise

@@ -127,6 +127,9 @@ def airflow_env(root: Path, home: Path, port: int, base: dict[str, str], dags: P
     )
     env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / 'airflow.db'}")
     env.setdefault("SUPERVISOR_ANALYTICS_SQLITE", str(home / "analytics.db"))
+    # The local demo runs on any laptop: without bubblewrap or user namespaces its validation runs unsandboxed,
+    # loudly. Anywhere else the default (isolated) refuses that.
+    env.setdefault("SUPERVISOR_SANDBOX_MIN", "none")
     return env
 
 

@@ -97,14 +97,15 @@ class _SupervisedTaskOperator(BaseOperator):
         route: Mapping[str, Any] | None = None,
         budget: Mapping[str, Any] | None = None,
         team: str | None = None,
+        pool: str | None = None,  # named, so that a DAG's default_args pool reaches it (Airflow fills only named ones)
         **kwargs: Any,
     ) -> None:
-        if kwargs.get("pool") is None:  # queue with the provider's other calls instead of in default_pool
+        if pool is None:  # queue with the provider's other calls instead of in default_pool
             from supervisor_lib.coding.models import task_pool
 
-            kwargs["pool"] = task_pool(task_kind, provider, route, model, max_tokens or self.default_max_tokens,
-                                          str(kwargs.get("task_id")))  # fmt: skip
-        super().__init__(**kwargs)
+            pool = task_pool(task_kind, provider, route, model, max_tokens or self.default_max_tokens,
+                             str(kwargs.get("task_id")))  # fmt: skip
+        super().__init__(pool=pool, **kwargs)
         self.route = dict(route) if route is not None else None
         self.budget, self.team = (dict(budget) if budget else None), team
         self.task_kind, self.repo, self.instructions, self.ref = task_kind, repo, instructions, ref
@@ -315,6 +316,13 @@ class CodingTaskOperator(_SupervisedTaskOperator):
 
         if not (self.instructions or "").strip():
             raise AirflowFailException(f"{self.task_kind} task {self.task_id!r} needs instructions")
+        if self.validate_command:  # before any model call: a validation that may not run makes the task pointless
+            from supervisor_lib.workspace.sandbox import SandboxUnavailableError, require_isolation
+
+            try:
+                require_isolation()
+            except SandboxUnavailableError as err:
+                raise AirflowFailException(f"{self.task_kind} task {self.task_id!r}: {err}") from err
         job = WriteJob(
             task_type=self.task_kind, instructions=str(self.instructions), target=self._start(context),
             check=self._check(),

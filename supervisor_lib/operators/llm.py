@@ -119,6 +119,7 @@ class BaseLLMOperator(BaseOperator):
         budget: Mapping[str, Any] | None = None,
         team: str | None = None,
         route: RouteOptions | None = None,
+        pool: str | None = None,  # named, so that a DAG's default_args pool reaches it (Airflow fills only named ones)
         **kwargs: Any,
     ) -> None:
         task_id = kwargs.get("task_id")
@@ -134,11 +135,11 @@ class BaseLLMOperator(BaseOperator):
             policy=attempt_policy or AttemptPolicy(), analytics_conn_id=analytics_conn_id,
             budget=dict(budget) if budget else None, team=team, route=route,
         )  # fmt: skip
-        if kwargs.get("pool") is None:  # queue with the provider's other calls instead of in default_pool
-            kwargs["pool"] = self.call.pool(str(task_id))
-        super().__init__(**kwargs)
+        # without a pool, queue with the provider's other calls instead of in default_pool
+        super().__init__(pool=pool or self.call.pool(str(task_id)), **kwargs)
         self.prompt, self.messages, self.system, self.model, self.when = prompt, messages, system, model, when
         self.item = item
+        self._hooks: dict[Any, Any] = {}  # the provider hooks of this task's calls (connections read once)
         if deferrable is None:
             deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
         self.deferrable = deferrable
@@ -178,7 +179,8 @@ class BaseLLMOperator(BaseOperator):
         from supervisor_lib.execution.calls import CallExecutor
         from supervisor_lib.execution.runner import result_summary
 
-        result = CallExecutor(self.settings(), self.call_scope(context), self.log).run()
+        executor = CallExecutor(self.settings(), self.call_scope(context), self.log, hooks=self._hooks)
+        result = executor.run()
         self.log.info("%s", result_summary(result))
         return result
 

@@ -8,6 +8,7 @@ status code and class *name*, so this module imports neither SDK.
 from __future__ import annotations
 
 from supervisor_lib.exceptions import ProviderConfigError, RetryableError, SupervisorError
+from supervisor_lib.providers.scrub import scrub
 
 #: HTTP statuses that a later try may get past. 529 is Anthropic's "overloaded".
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
@@ -39,9 +40,15 @@ def retry_after_seconds(exc: BaseException) -> float | None:
 def map_sdk_error(exc: BaseException, provider: str, model: str) -> SupervisorError:
     """Translate an SDK exception into a :class:`RetryableError` or a fatal :class:`ProviderConfigError`.
 
-    The caller raises the result ``from exc`` so the SDK error stays available as ``__cause__``.
-    The message never includes request headers, so an API key cannot leak through it.
+    The caller raises the result ``from exc`` so the SDK error stays available as ``__cause__``. The message never
+    includes request headers, and a key the provider echoes in its error body is scrubbed (:mod:`.scrub`).
     """
+    error = _map(exc, provider, model)
+    error.args = (scrub(str(error)),)
+    return error
+
+
+def _map(exc: BaseException, provider: str, model: str) -> SupervisorError:
     status = getattr(exc, "status_code", None)
     name = type(exc).__name__
     where = f"{provider} model {model!r}"
@@ -57,6 +64,9 @@ def map_sdk_error(exc: BaseException, provider: str, model: str) -> SupervisorEr
         return RetryableError(f"{where}: {'timed out' if 'Timeout' in name else 'connection failed'} ({name})")
     if name == "APIResponseValidationError" or isinstance(exc, ValueError):
         return RetryableError(f"{where}: the provider sent a response that could not be parsed ({name})")
+    if isinstance(exc, TypeError | AttributeError | KeyError | IndexError):  # a 200 of the wrong shape
+        return RetryableError(f"{where}: the provider's answer does not have the shape of an answer ({name}); "
+                              "a gateway or proxy in between may have changed it; retrying may help")  # fmt: skip
     return RetryableError(f"{where}: unexpected {name}: {exc}")
 
 

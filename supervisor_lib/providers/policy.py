@@ -49,12 +49,27 @@ def cache_key(provider: str, request: LLMRequest, scope: tuple[str, ...]) -> str
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+#: ASCII characters per token in the estimate: code runs about 3 a token and dense code (symbols, short or
+#: upper-case identifiers) lower; 2.4 keeps an estimate above the count for such text, where 3 fell 18% short
+ASCII_CHARS_PER_TOKEN = 2.4
+
+
+def estimate_tokens(text: str) -> int:
+    """An upper estimate of the tokens ``text`` takes, without a tokenizer: ASCII text at
+    :data:`ASCII_CHARS_PER_TOKEN` characters a token, and a token for every other character (CJK text and emoji
+    take one or more each)."""
+    ascii_chars = sum(1 for char in text if char.isascii())
+    return math.ceil(ascii_chars / ASCII_CHARS_PER_TOKEN) + (len(text) - ascii_chars)
+
+
 def estimate_input_tokens(request: LLMRequest) -> int:
-    """A conservative token estimate (about 3 characters a token, plus per-message overhead)."""
-    chars = len(request.system or "") + sum(len(json.dumps(m.get("content", ""))) for m in request.messages)
+    """A conservative token estimate of a request: its text (:func:`estimate_tokens`) plus a per-message overhead.
+    Calls that can ask the provider count exactly instead (Anthropic's ``count_tokens``); every reservation is
+    settled with what the call really cost."""
+    texts = [request.system or "", *(json.dumps(m.get("content", ""), ensure_ascii=False) for m in request.messages)]
     if request.output_schema:
-        chars += len(json.dumps(request.output_schema))
-    return math.ceil(chars / 3) + 8 * (len(request.messages) + 1)
+        texts.append(json.dumps(request.output_schema))
+    return sum(map(estimate_tokens, texts)) + 8 * (len(request.messages) + 1)
 
 
 def worst_case_cost(price: ModelPrice, input_tokens: int, max_tokens: int) -> float:

@@ -28,6 +28,10 @@ from supervisor_lib.spec.validate import Loc, describe
 
 StrPath = str | os.PathLike[str]
 SPEC_SUFFIXES = (".yaml", ".yml")
+#: the largest spec file read (the biggest real spec is a few KB)
+MAX_SPEC_BYTES = 1024 * 1024
+#: the most YAML nodes a spec may expand to through aliases (a 500-byte "billion laughs" expands to 10^9)
+MAX_EXPANDED_NODES = 100_000
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -88,7 +92,7 @@ def load_spec(path: StrPath) -> WorkflowSpec:
     key = (file, stat.st_mtime_ns, stat.st_size, sha256)
     entry = _cache.get(real)
     if entry is None or entry.key != key:
-        entry = _cache[real] = _Entry(key, _load(data, file, sha256))
+        entry = _cache[real] = _Entry(key, _load_safely(data, file, sha256))
     if isinstance(entry.result, SpecError):
         raise SpecError(entry.result.problems)
     return entry.result
@@ -147,6 +151,21 @@ def _hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
 
 
+def _load_safely(data: bytes, file: str, sha256: str) -> WorkflowSpec | SpecError:
+    """:func:`_load`, with every failure turned into this file's error: one spec never breaks the others."""
+    if len(data) > MAX_SPEC_BYTES:
+        message = f"the file is {len(data):,} bytes; a spec may have at most {MAX_SPEC_BYTES:,}: split it"
+        return SpecError([SpecProblem(file=file, message=message)])
+    try:
+        return _load(data, file, sha256)
+    except (RecursionError, MemoryError) as err:
+        return SpecError(
+            [SpecProblem(file=file, message=f"the spec is nested too deeply to load ({type(err).__name__})")]
+        )
+    except Exception as err:  # a bug of ours or of a library must still say which file it was
+        return SpecError([SpecProblem(file=file, message=f"could not load the spec: {type(err).__name__}: {err}")])
+
+
 def _load(data: bytes, file: str, sha256: str) -> WorkflowSpec | SpecError:
     """The spec from the disk cache, else validated now (and then cached on disk when valid)."""
     entry = disk_cache.entry_name(file, sha256)  # before validating: it names the code and data validation reads
@@ -163,11 +182,13 @@ def _parse(data: bytes, file: str, sha256: str) -> WorkflowSpec | SpecError:
     """Validate one file's bytes: the spec, or the ``SpecError`` to raise."""
     try:
         text = data.decode("utf-8")
+        if (bomb := _alias_bomb(text)) is not None:
+            return SpecError([SpecProblem(file=file, message=bomb)])
         raw = yaml.load(text, Loader=_SpecLoader)  # a safe loader (libyaml when available)
     except UnicodeDecodeError as err:
         return SpecError([SpecProblem(file=file, message=f"the file is not UTF-8 text ({err.reason})")])
     except yaml.YAMLError as err:
-        return SpecError([_yaml_problem(err, file)])
+        return SpecError([_yaml_problem(err, file, text)])
     except ValueError as err:  # a constructor's own error, without a line
         return SpecError([SpecProblem(file=file, message=f"invalid YAML value: {err}")])
     if not isinstance(raw, dict):
@@ -186,7 +207,45 @@ def _parse(data: bytes, file: str, sha256: str) -> WorkflowSpec | SpecError:
         return _located(err, text, file, dag_id, from_stem=not named)
 
 
-def _yaml_problem(err: yaml.YAMLError, file: str) -> SpecProblem:
+def _alias_bomb(text: str) -> str | None:
+    """What is wrong when the YAML's aliases expand it past :data:`MAX_EXPANDED_NODES` or refer to themselves
+    (only files with anchors pay for the check: the node tree is composed, each distinct node counted once)."""
+    if "&" not in text or "*" not in text:
+        return None
+    root = _compose(text)
+    sizes: dict[int, int] = {}
+    anchors = 0
+
+    def size(node: yaml.Node) -> int:
+        nonlocal anchors
+        if id(node) in sizes:
+            anchors += 1
+            return sizes[id(node)]
+        sizes[id(node)] = MAX_EXPANDED_NODES + 1  # until counted: an alias to a node it is inside expands forever
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        total = 1
+        for child in children:
+            total = min(total + size(child), MAX_EXPANDED_NODES + 1)
+        sizes[id(node)] = total
+        return total
+
+    if root is None or size(root) <= MAX_EXPANDED_NODES:
+        return None
+    return (f"YAML aliases expand this file past {MAX_EXPANDED_NODES:,} values ({anchors} alias uses): an alias "
+            "bomb, or a spec that should not be written with aliases")  # fmt: skip
+
+
+def _yaml_problem(err: yaml.YAMLError, file: str, text: str) -> SpecProblem:
+    if isinstance(err, yaml.reader.ReaderError):  # a character YAML does not allow: it reports an offset, not a line
+        line = text.count("\n", 0, err.position) + 1
+        column = err.position - (text.rfind("\n", 0, err.position) + 1) + 1
+        character = err.character if isinstance(err.character, int) else ord(err.character)
+        message = f"invalid YAML: control character #x{character:04x} at column {column}: remove it"
+        return SpecProblem(file=file, line=line, message=message)
     mark = getattr(err, "problem_mark", None)
     problem = getattr(err, "problem", None) or str(err)
     context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)

@@ -312,6 +312,33 @@ def task_findings(task: Any) -> list[Finding]:
         *_conflicts(task),
         *_missing_prompt(task),
         *_item_without_foreach(task),
+        *_unknown_variables(task),
+    ]
+
+
+#: what a template may read: Airflow's task context (``airflow.sdk.definitions.context.Context``; a test keeps the
+#: list equal to it), ``item`` in a ``foreach`` task, and Jinja's own names
+TEMPLATE_CONTEXT = frozenset(
+    {
+        "asset_state_store", "conn", "dag", "dag_run", "data_interval_end", "data_interval_start", "ds",
+        "ds_nodash", "exception", "expanded_ti_count", "inlet_events", "inlets", "logical_date", "macros",
+        "map_index_template", "outlet_events", "outlets", "params", "partition_date", "partition_key",
+        "prev_data_interval_end_success", "prev_data_interval_start_success", "prev_end_date_success",
+        "prev_start_date_success", "reason", "run_id", "task", "task_instance", "task_instance_key_str",
+        "task_reschedule_count", "task_state_store", "templates_dict", "test_mode", "ti", "triggering_asset_events",
+        "try_number", "ts", "ts_nodash", "ts_nodash_with_tz", "var",
+    }
+)  # fmt: skip
+_JINJA_NAMES = frozenset({"item", "loop", "range", "dict", "lipsum", "cycler", "joiner", "namespace", "caller"})
+
+
+def _unknown_variables(task: Any) -> list[Finding]:
+    known = TEMPLATE_CONTEXT | _JINJA_NAMES
+    return [
+        Finding((key,), f"unknown template variable '{name}'{did_you_mean(name, known)}: it would render empty")
+        for key in TEMPLATE_FIELDS
+        if isinstance(value := _value(task, key), str)
+        for name in sorted(template_variables(value) - known)
     ]
 
 

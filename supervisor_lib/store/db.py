@@ -8,7 +8,8 @@ connection: a SQLite file at ``$SUPERVISOR_ANALYTICS_SQLITE``, else ``$AIRFLOW_H
 
 A store keeps one DB connection per process (:func:`get_store`), opened on first use and migrated then
 (:mod:`~supervisor_lib.store.schema`). Every operation is one short transaction. After an error the connection
-is dropped and reopened on the next call; after a failed *connect* the store answers
+is dropped and reopened on the next call; after a failed *connect*, or an operation that overran its client-side
+deadline (:mod:`~supervisor_lib.store.deadline`: a store that froze after connecting), the store answers
 :class:`StoreUnavailableError` at once for :data:`RETRY_AFTER_S`, so a down store costs its callers nothing.
 Errors never contain the store's password: driver messages are scrubbed and not chained.
 """
@@ -27,6 +28,7 @@ from hashlib import sha256
 from typing import Any, TypeVar
 
 from supervisor_lib.store.cursor import StoreCursor
+from supervisor_lib.store.deadline import STORE_DEADLINE_S, DeadlineWorker, Overrun
 from supervisor_lib.store.schema import (
     BATCH_COLUMNS,
     CALL_ATTEMPT_COLUMNS,
@@ -91,6 +93,8 @@ class Store:
         self._down_until = 0.0
         self._last_error = ""
         self._lock = threading.RLock()
+        self._worker = DeadlineWorker(conn_id)
+        self._generation = 0  # bumped when a frozen operation is abandoned: its thread must not touch new state
 
     @classmethod
     def from_url(cls, url: str, *, name: str | None = None) -> Store:
@@ -265,18 +269,41 @@ class Store:
 
     # -- transactions -------------------------------------------------------------------------------------------
     def _run(self, work: Callable[[Any], T], *, transaction: bool = False) -> T:
+        """Run ``work(cursor)`` on the store's worker, waiting at most :data:`STORE_DEADLINE_S`."""
+        if time.monotonic() < self._down_until:
+            raise StoreUnavailableError(f"{self._last_error} (next try in {self._down_until - time.monotonic():.0f}s)")
+        try:
+            return self._worker.run(lambda: self._run_now(work, transaction), STORE_DEADLINE_S)
+        except Overrun as exc:
+            raise self._overran(str(exc)) from None
+
+    def _run_now(self, work: Callable[[Any], T], transaction: bool) -> T:
         with self._lock:
             if not self._migrated:
                 self._session(self._apply_migrations, transaction=True)
                 self._migrated = True
             return self._session(work, transaction=transaction)
 
+    def _overran(self, why: str) -> StoreUnavailableError:
+        """Abandon the frozen operation's connection and lock (its thread may hold both) and count as down."""
+        where = self._target.description if self._target else f"connection {self.name!r}"
+        error = StoreUnavailableError(f"analytics store {where} froze: {why}; treated as down")
+        self._generation += 1
+        self._lock = threading.RLock()
+        self._conn, self._cur, self._migrated = None, None, False
+        self._down_until, self._last_error = time.monotonic() + RETRY_AFTER_S, str(error)
+        log.warning("%s for %.0fs", error, RETRY_AFTER_S)
+        return error
+
     def _session(self, work: Callable[[Any], T], *, transaction: bool) -> T:
         """Run ``work(cursor)``, inside BEGIN/COMMIT when it runs several statements (connections autocommit).
 
         If a reused connection turns out dead (the server restarted), retry once on a fresh one.
         """
+        generation = self._generation
         for may_retry in (True, False):
+            if generation != self._generation:  # this operation was abandoned meanwhile
+                raise StoreUnavailableError(f"analytics store {self.name}: an abandoned operation")
             reused = self._conn is not None and self._pid == os.getpid()
             cur = self._cursor()
             try:
@@ -287,6 +314,8 @@ class Store:
                     cur.execute("COMMIT")
                 return result
             except Exception as exc:
+                if generation != self._generation:  # abandoned: the store has moved on to a new connection
+                    raise StoreUnavailableError(f"analytics store {self.name}: an abandoned operation") from None
                 stale = may_retry and reused and self._is_broken()
                 self._drop()  # closing also rolls back whatever was open
                 if not stale:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from supervisor_lib.providers.scrub import scrub
 from supervisor_lib.routing.budgets import Charge, Usage, blocking
 from supervisor_lib.routing.health import BreakerRecord, Sample
 from supervisor_lib.store.cursor import StoreCursor, as_datetime
@@ -200,7 +201,8 @@ class RoutingState:
     # -- decisions ------------------------------------------------------------------------------------------------
     def log_decision(self, row: dict[str, Any]) -> None:
         """Insert one ``routing_decisions`` row (``detail`` is stored as JSON)."""
-        values = {**row, "detail_json": json.dumps(row.get("detail", {}), sort_keys=True, default=str)}
+        detail = json.dumps(row.get("detail", {}), sort_keys=True, default=str)
+        values = {**row, "detail_json": scrub(detail)}  # reasons quote providers' errors, which may echo a key
         sql = (
             f"INSERT INTO routing_decisions ({', '.join(_DECISION_COLUMNS)}) VALUES"
             f" ({', '.join('?' for _ in _DECISION_COLUMNS)}) ON CONFLICT (decision_id) DO NOTHING"

@@ -22,6 +22,7 @@ from supervisor_lib.testing._rules import (
     SERVER_ERROR,
     STATUS_FAULTS,
     TRUNCATED,
+    WRONG_SHAPE,
     Rule,
     load_rules,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "SERVER_ERROR",
     "STATUS_FAULTS",
     "TRUNCATED",
+    "WRONG_SHAPE",
     "CallRecord",
     "FakeProviderServer",
     "Rule",

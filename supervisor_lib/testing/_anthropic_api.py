@@ -22,6 +22,7 @@ from supervisor_lib.testing._core import (
     new_id,
     prompt_text,
     usage_counts,
+    with_key,
 )
 from supervisor_lib.testing._rules import ANTHROPIC
 
@@ -113,7 +114,9 @@ def _messages(state: State, req: Incoming) -> Reply:
     if decision.fault:
         reply = Reply(status=200, fault=decision.fault)
     elif decision.answer is None:
-        reply = error_reply(decision.status or 500, decision.message, retry_after=decision.retry_after)
+        reply = error_reply(
+            decision.status or 500, with_key(decision.message, req.headers), retry_after=decision.retry_after
+        )
     else:
         reply = _ok(message(state, body, decision.answer))
     reply.delay, reply.rule_index = decision.delay, decision.rule_index

@@ -162,7 +162,7 @@ def decide(rules: RuleBook, provider: str, prompt: str, *, strict: bool, default
     delay = rule.latency if rule.latency is not None else latency
     if rule.fault in STATUS_FAULTS:
         retry_after = rule.retry_after if rule.fault == "rate_limit" else None
-        message = f"scripted {rule.fault} fault (fake provider rule {index})"
+        message = rule.message or f"scripted {rule.fault} fault (fake provider rule {index})"
         status = STATUS_FAULTS[rule.fault]
         return Decision(
             index, status=status, error_kind=rule.fault, message=message, delay=delay, retry_after=retry_after
@@ -192,6 +192,14 @@ def usage_counts(
 def unix_now() -> int:
     """Seconds since the epoch, as the OpenAI API reports times."""
     return int(time.time())
+
+
+def with_key(message: str, headers: dict[str, str]) -> str:
+    """``message`` with ``{api_key}`` replaced by the key the request carried (``x-api-key`` or a bearer token)."""
+    if "{api_key}" not in message:
+        return message
+    key = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
+    return message.replace("{api_key}", key)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from supervisor_lib.testing._core import (
     prompt_text,
     unix_now,
     usage_counts,
+    with_key,
 )
 from supervisor_lib.testing._rules import OPENAI
 
@@ -94,7 +95,9 @@ def _generate(state: State, req: Incoming) -> Reply:
     if decision.fault:
         reply = Reply(status=200, fault=decision.fault)
     elif decision.answer is None:
-        reply = error_reply(decision.status or 500, decision.message, retry_after=decision.retry_after)
+        reply = error_reply(
+            decision.status or 500, with_key(decision.message, req.headers), retry_after=decision.retry_after
+        )
     else:
         reply = ok(GENERATORS[req.path](body, decision.answer))
     reply.delay, reply.rule_index = decision.delay, decision.rule_index

@@ -23,6 +23,7 @@ HANG = "hang"
 RESET = "reset"
 MALFORMED = "malformed"
 TRUNCATED = "truncated"
+WRONG_SHAPE = "wrong_shape"
 
 #: Faults answered with an HTTP error status in the provider's own error-body shape.
 STATUS_FAULTS: dict[str, int] = {
@@ -35,7 +36,7 @@ STATUS_FAULTS: dict[str, int] = {
     OVERLOADED: 529,
 }
 #: Faults that break the HTTP exchange itself instead of answering with an error status.
-CONNECTION_FAULTS = frozenset({HANG, RESET, MALFORMED, TRUNCATED})
+CONNECTION_FAULTS = frozenset({HANG, RESET, MALFORMED, TRUNCATED, WRONG_SHAPE})
 FAULTS = frozenset(STATUS_FAULTS) | CONNECTION_FAULTS
 
 #: How long a ``hang`` fault holds the connection when the rule gives no latency.
@@ -61,6 +62,8 @@ class Rule:
             ``cache_read_input_tokens``).
         times: how many requests the rule answers before it is used up; None means unlimited.
         retry_after: the ``retry-after`` header (seconds) sent with a ``rate_limit`` fault.
+        message: the error message of a status fault; ``{api_key}`` in it is replaced by the key the request
+            carried (a gateway that echoes the key, for leak tests).
     """
 
     provider: str | None = None
@@ -72,6 +75,7 @@ class Rule:
     usage: dict[str, int] | None = None
     times: int | None = None
     retry_after: float = 1.0
+    message: str | None = None
 
     def __post_init__(self) -> None:
         if self.provider is not None and self.provider not in PROVIDERS:

@@ -21,7 +21,17 @@ from urllib.parse import parse_qsl, urlsplit
 
 from supervisor_lib.testing import _anthropic_api, _openai_api, _openai_batches
 from supervisor_lib.testing._core import DEFAULT_TEXT, Incoming, Reply, State, json_reply
-from supervisor_lib.testing._rules import ANTHROPIC, HANG, MALFORMED, OPENAI, RESET, TRUNCATED, Rule, load_rules
+from supervisor_lib.testing._rules import (
+    ANTHROPIC,
+    HANG,
+    MALFORMED,
+    OPENAI,
+    RESET,
+    TRUNCATED,
+    WRONG_SHAPE,
+    Rule,
+    load_rules,
+)
 
 #: Request headers whose values never reach the call log.
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-authorization", "cookie"})
@@ -146,7 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
             owner._stopping.wait(reply.delay)
         if reply.fault == RESET:
             self._reset()
-        elif reply.fault in (MALFORMED, TRUNCATED):
+        elif reply.fault in (MALFORMED, TRUNCATED, WRONG_SHAPE):
             self._broken_body(reply.fault)
         else:
             self._send(reply.status, reply.body, reply.content_type, reply.headers)
@@ -170,6 +180,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         if fault == MALFORMED:
             self._send(200, _MALFORMED_BODY, "application/json", {})
+            return
+        if fault == WRONG_SHAPE:  # valid JSON, but not a message or a completion (a confused gateway)
+            self._send(200, b'{"status": "ok", "data": null}', "application/json", {})
             return
         body = b'{"id": "truncated", "type": "message", "content": [{"type": "text", "text": "cut he'
         self._send(200, body, "application/json", {}, length=len(body) + 512)

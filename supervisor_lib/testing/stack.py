@@ -166,16 +166,21 @@ class AirflowStack:
 
     def answer(self, dag_id: str, run_id: str, task_id: str, option: str, timeout_s: float = 300.0) -> None:
         """Answer a human-in-the-loop task (``human_approval``) once it waits for input, as a person would through
-        the REST API (``PATCH .../hitlDetails``), until it is done. An answer given to a try that Airflow 3.3.2
-        retries at that moment is lost (``supervisor_lib/compat.py``, 8): the next try is answered too."""
+        the REST API (``PATCH .../hitlDetails``), until it is done. Like a person, it answers a few seconds after
+        the question appears: an answer within a second of it races Airflow 3.3.2's scheduler, which then retries
+        the task (``supervisor_lib/compat.py``, 8); should that still happen, the next try is answered too."""
         deadline = time.monotonic() + timeout_s
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails"
         answered: set[int] = set()
+        waiting_since: dict[int, float] = {}
         while time.monotonic() < deadline:
             ti = self.task_instances(dag_id, run_id).get(task_id, {})
             if ti.get("state") in ("success", "failed", "skipped", "upstream_failed"):
                 return
-            if ti.get("state") == "awaiting_input" and ti["try_number"] not in answered:
+            if ti.get("state") == "awaiting_input":
+                waiting_since.setdefault(ti["try_number"], time.monotonic())
+            asked = waiting_since.get(ti.get("try_number", -1))
+            if asked is not None and time.monotonic() - asked >= 3 and ti["try_number"] not in answered:
                 try:
                     self.api("PATCH", path, {"chosen_options": [option], "params_input": {}})
                     answered.add(ti["try_number"])

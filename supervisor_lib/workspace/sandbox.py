@@ -1,16 +1,21 @@
 """Run a repository's tests on model-written code: no network, bounded resources, no secrets, output kept short.
 
-Isolation, best first (probed once per process):
+Isolation, best first (probed once per process); both isolating backends build the same allowlist view of the
+machine (:mod:`supervisor_lib.workspace.jail`): the system's programs, the Python the tests run with, ``/etc``
+without what only root may read, the workspace (writable) and a private scratch ``HOME`` and ``/tmp`` — no
+``/home``, ``/root``, ``/run`` or ``/var`` (so no UNIX sockets of local services), no Airflow home, no ``/sys``,
+a network namespace of its own, and no capability over anything outside its own user namespace.
 
-* ``bwrap`` (bubblewrap): new network, PID, IPC and UTS namespaces; the whole filesystem read-only except the
-  workspace and a scratch directory; a private ``/tmp``; all capabilities dropped.
-* ``unshare``: new network and PID namespaces only. The filesystem outside the workspace stays writable.
-* ``none``: no isolation; the result says so loudly in ``warnings`` and ``network_isolated`` is False.
+* ``bwrap`` (bubblewrap) builds it;
+* ``unshare`` (util-linux, with user namespaces) builds it with our own small jail when bubblewrap is missing;
+* ``none``: no isolation. Refused unless the operator allows it (``SUPERVISOR_SANDBOX_MIN=none``, which the local
+  demo sets); then the result says so loudly in ``warnings`` and ``network_isolated`` is False.
 
 Resource limits come from ``setrlimit`` (CPU, address space, file size, no core dumps). Processes are bounded by
-a pids cgroup when one is writable here, else by ``RLIMIT_NPROC`` for a non-root user; ``RLIMIT_NPROC`` does not
-bind root, so as root without a cgroup the result carries a warning. On timeout the process group, the cgroup
-and (through the PID namespace) every descendant are killed with SIGKILL.
+a pids cgroup when one is writable here, else by ``RLIMIT_NPROC`` for a non-root user; as root without a cgroup
+the result carries a warning. On timeout the process group, the cgroup and (through the PID namespace) every
+descendant are killed with SIGKILL; without isolation, processes that left the group are found by a marker in
+their environment and killed too.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ import resource
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,6 +38,7 @@ from io import BufferedReader
 from pathlib import Path
 from typing import Literal
 
+from supervisor_lib.workspace import jail
 from supervisor_lib.workspace.repo import WorkspaceError
 
 __all__ = [
@@ -41,8 +46,10 @@ __all__ = [
     "SECRET_PATTERNS",
     "Isolation",
     "SandboxResult",
+    "SandboxUnavailableError",
     "available_isolation",
     "is_secret_name",
+    "require_isolation",
     "run_sandboxed",
     "sandbox_env",
 ]
@@ -66,10 +73,10 @@ _NO_SANDBOX_WARNING = (
     "unshare was used (none works here, or isolation='none' was asked for). Install bubblewrap (apt-get install "
     "bubblewrap) or allow unprivileged user namespaces."
 )
-_UNSHARE_WARNING = (
-    "weak sandbox (unshare): the network is cut off, but the filesystem outside the workspace is writable; "
-    "install bubblewrap for a read-only filesystem"
-)
+#: the weakest isolation the operator accepts: ``isolated`` (bwrap or unshare; the default) or ``none``
+MIN_ISOLATION_ENV = "SUPERVISOR_SANDBOX_MIN"
+#: set in the environment of every sandboxed command: finds processes that left the group (``none`` mode)
+RUN_MARKER_ENV = "SUPERVISOR_SANDBOX_RUN"
 _MEMORY_SIGNS = ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "out of memory")
 _CRASH_SIGNALS = {signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
 _cgroup_names = itertools.count()
@@ -126,34 +133,12 @@ def sandbox_env(
     return env, dropped
 
 
-def _toolchain_under_tmp() -> list[str]:
-    """Python environments under /tmp that the command may need (this interpreter's, and venvs on PATH)."""
-    found: set[str] = set()
-    for prefix in (sys.prefix, sys.exec_prefix):
-        found.add(os.path.realpath(prefix))
-    for entry in os.environ.get("PATH", "").split(os.pathsep):
-        if entry and os.path.isdir(entry):
-            parent = os.path.dirname(os.path.realpath(entry))
-            found.add(parent if os.path.exists(os.path.join(parent, "pyvenv.cfg")) else os.path.realpath(entry))
-    return sorted(p for p in found if p.startswith("/tmp/") and os.path.isdir(p))
-
-
 def _wrapper(isolation: Isolation, cwd: Path, scratch: Path) -> list[str]:
     """The argv prefix that puts a command into ``isolation``."""
-    if isolation == "bwrap":
-        namespaces = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
-        root_only = ["--cap-drop", "ALL"] if os.geteuid() == 0 else []
-        mounts = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-        for kept in _toolchain_under_tmp():  # a private /tmp must not hide the interpreter the command runs
-            mounts += ["--ro-bind", kept, kept]
-        writable = ["--bind", str(cwd), str(cwd), "--bind", str(scratch), str(scratch), "--chdir", str(cwd)]
-        # The worktree's .git file points git at the cache repo: the command must not be able to repoint it.
-        git_link = ["--ro-bind", str(cwd / ".git"), str(cwd / ".git")] if (cwd / ".git").exists() else []
-        return ["bwrap", *namespaces, "--new-session", *root_only, *mounts, *writable, *git_link, "--"]
-    if isolation == "unshare":
-        user = [] if os.geteuid() == 0 else ["--map-root-user"]
-        return ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc", *user, "--"]
-    return []
+    if isolation == "none":
+        return []
+    mounts = jail.plan(cwd, scratch)
+    return jail.bwrap_args(mounts, cwd) if isolation == "bwrap" else jail.unshare_argv(mounts, cwd)
 
 
 @functools.cache
@@ -354,6 +339,7 @@ def run_sandboxed(
     if cgroup is None and nproc is None:
         warnings.append("process count NOT bounded: running as root and no pids cgroup can be created here")
     full_env, dropped = sandbox_env(scratch, env_allow, env)
+    full_env[RUN_MARKER_ENV] = marker = f"{os.getpid()}-{next(_cgroup_names)}-{time.monotonic_ns()}"
     if dropped:
         warnings.append(f"secret-looking variables not passed to the command: {', '.join(dropped)}")
     limits = _Limits(cpu_s, memory_mb, max_file_mb, nproc, str(cgroup.path / "cgroup.procs") if cgroup else None)
@@ -363,14 +349,35 @@ def run_sandboxed(
     finally:
         if cgroup:
             cgroup.close()
+        _kill_marked(marker)
         shutil.rmtree(scratch, ignore_errors=True)
     reason = "timeout" if timed_out else _limit_hit(code, output)
     exit_code = None if code is None or code < 0 else code
     return SandboxResult(exit_code, timed_out, reason, output, duration, mode != "none", mode, warnings)
 
 
-def _choose(requested: Isolation | None) -> tuple[Isolation, list[str]]:
+class SandboxUnavailableError(WorkspaceError):
+    """No isolation works here and the operator did not allow running without it; nothing was run."""
+
+
+def require_isolation(minimum: str | None = None) -> Isolation:
+    """The isolation validation commands will get; :class:`SandboxUnavailableError` when it is below the minimum
+    (``SUPERVISOR_SANDBOX_MIN``: ``isolated``, the default, or ``none``). Call it before any work is done."""
+    minimum = (minimum or os.environ.get(MIN_ISOLATION_ENV) or "isolated").strip().lower()
+    if minimum not in ("isolated", "none"):
+        raise SandboxUnavailableError(f"{MIN_ISOLATION_ENV}={minimum!r}: expected 'isolated' or 'none'")
     best = available_isolation()
+    if best == "none" and minimum == "isolated":
+        raise SandboxUnavailableError(
+            "no sandbox works on this machine (neither bubblewrap nor unshare with user namespaces), so the "
+            "validation command was not run: install bubblewrap (apt-get install bubblewrap) or allow unprivileged "
+            f"user namespaces; to run it unsandboxed anyway (a trusted local demo only), set {MIN_ISOLATION_ENV}=none"
+        )
+    return best
+
+
+def _choose(requested: Isolation | None) -> tuple[Isolation, list[str]]:
+    best = require_isolation()
     warnings = []
     if requested is not None and _works(requested):
         best = requested
@@ -378,8 +385,6 @@ def _choose(requested: Isolation | None) -> tuple[Isolation, list[str]]:
         warnings.append(f"isolation {requested!r} does not work on this machine; used {best!r} instead")
     if best == "none":
         warnings.append(_NO_SANDBOX_WARNING)
-    elif best == "unshare":
-        warnings.append(_UNSHARE_WARNING)
     return best, warnings
 
 
@@ -426,6 +431,18 @@ def _kill_all(proc: subprocess.Popen[bytes], cgroup: _PidsCgroup | None) -> None
     if cgroup:
         cgroup.kill()
     proc.wait()
+
+
+def _kill_marked(marker: str) -> None:
+    """SIGKILL every process whose environment carries ``marker``: those that left the process group (``setsid``)
+    and the cgroup. Isolated commands cannot outlive their PID namespace; this catches the unisolated ones."""
+    needle = f"{RUN_MARKER_ENV}={marker}".encode()
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if needle in environ.read_bytes().split(b"\0"):
+                os.kill(int(environ.parent.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
 
 
 def _limit_hit(code: int | None, output: str) -> str | None:

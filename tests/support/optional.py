@@ -9,6 +9,7 @@ from pathlib import Path
 CHROMIUM = Path(os.environ.get("SUPERVISOR_CHROMIUM", "/usr/bin/chromium"))
 INSTALL_CHROMIUM = "install Debian's 'chromium' package (apt-get install -y chromium) to run it"
 INSTALL_BWRAP = "install bubblewrap (apt-get install -y bubblewrap) to run it"
+NO_USERNS = "unshare cannot create user namespaces here: allow unprivileged user namespaces (or run as root)"
 
 
 def describe_optional_parts() -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from supervisor_lib.exceptions import BudgetExceededError, FatalError, NoRouteError
+from supervisor_lib.exceptions import BudgetExceededError, FatalError, NoRouteError, RetryableError
 from supervisor_lib.execution.calls import CallExecutor
 from supervisor_lib.execution.runner import CallScope
 from supervisor_lib.execution.settings import CallSettings, RouteOptions
@@ -126,3 +126,83 @@ def test_settings_travel_as_json_and_tolerate_unknown_keys() -> None:
     data = json.loads(json.dumps(call.to_dict()))
     again, unknown = CallSettings.from_dict({**data, "from_the_future": 1})
     assert again == call and unknown == ["from_the_future"]
+
+
+@pytest.mark.parametrize("fault", ["wrong_shape", "malformed", "truncated"])
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_a_broken_200_answer_is_the_same_retryable_error_on_both_paths(
+    fake: FakeProviderServer, store: tuple[str, Path], fault: str, provider: str
+) -> None:
+    fake.add_rule(Rule(match="Q: hello", fault=fault))
+    model = "claude-haiku-4-5" if provider == "anthropic" else "gpt-4.1-mini"
+    call = settings(store, provider=provider, conn_id=f"{provider}_default", model=model)
+    errors = []
+    for run in (
+        lambda: CallExecutor(call, scope("s")).run(),
+        lambda: asyncio.run(CallExecutor(call, scope("a")).arun()),
+    ):
+        with pytest.raises(RetryableError) as raised:
+            run()
+        errors.append(raised.value)
+    assert type(errors[0]) is type(errors[1]) and str(errors[0]) == str(errors[1])
+    rows = Store.from_url(f"sqlite:///{store[1]}").attempts(dag_id="d")
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"error"}  # two attempts per path, none a success
+
+
+def test_a_key_the_provider_echoes_is_scrubbed_from_errors_and_routing_decisions(
+    fake: FakeProviderServer, store: tuple[str, Path]
+) -> None:
+    from urllib.parse import quote
+
+    from tests.support.connections import CANARY_KEY
+
+    echo = "invalid x-api-key {api_key} (also " + quote(CANARY_KEY, safe="") + ")"
+    fake.add_rule(Rule(provider="anthropic", fault="server_error", message=echo))
+    fake.add_rule(Rule(provider="openai", fault="auth", message=echo))
+    routed = settings(store, route=RouteOptions(tier="economy"), model="claude-haiku-4-5")
+    with pytest.raises(FatalError) as raised:
+        CallExecutor(routed, scope()).run()
+    assert "***" in str(raised.value) and CANARY_KEY not in str(raised.value)
+    database = store[1].read_bytes()
+    assert CANARY_KEY.encode() not in database and quote(CANARY_KEY, safe="").encode() not in database
+    import sqlite3
+
+    with sqlite3.connect(store[1]) as conn:
+        rows = conn.execute("SELECT detail_json FROM routing_decisions").fetchall()
+    assert rows and all(CANARY_KEY not in row[0] for row in rows) and any("***" in row[0] for row in rows)
+
+
+@pytest.mark.postgres
+def test_a_store_that_freezes_after_connecting_never_holds_up_a_call(
+    fake: FakeProviderServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import time
+
+    from supervisor_lib.store import deadline
+    from tests.support.databases import PG_HOST, PG_PORT, PG_USER, admin_sql
+    from tests.support.freezer import FreezingProxy
+
+    monkeypatch.setattr(deadline, "STORE_DEADLINE_S", 1.0)
+    monkeypatch.setattr("supervisor_lib.store.db.STORE_DEADLINE_S", 1.0)
+    monkeypatch.setenv("SUPERVISOR_SPOOL_DIR", str(tmp_path / "spool"))
+    name = f"supervisor_freeze_{uuid.uuid4().hex[:8]}"
+    try:
+        admin_sql(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # no server: skip, saying why
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    fake.add_rule(Rule(text="answered"))
+    with FreezingProxy((PG_HOST, PG_PORT)) as proxy:
+        conn = {"conn_type": "postgres", "host": "127.0.0.1", "port": proxy.port, "login": PG_USER, "schema": name}
+        monkeypatch.setenv("AIRFLOW_CONN_FROZEN_STORE", json.dumps(conn))
+        call = settings(("frozen_store", tmp_path), budget_usd=None)
+        assert CallExecutor(call, scope("before")).run()["text"] == "answered"  # connected, migrated, recorded
+        proxy.freeze()
+        started = time.monotonic()
+        sync = CallExecutor(call, scope("sync")).run()
+        deferred = asyncio.run(CallExecutor(call, scope("deferred")).arun())
+        elapsed = time.monotonic() - started
+    admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert sync["text"] == deferred["text"] == "answered"
+    assert elapsed < 10, f"two calls took {elapsed:.1f}s against a frozen store"
+    spooled = [line for path in (tmp_path / "spool").glob("*") for line in path.read_text().splitlines()]
+    assert {json.loads(line)["run_id"] for line in spooled} >= {"sync", "deferred"}  # recorded later, not lost

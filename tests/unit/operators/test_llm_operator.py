@@ -79,3 +79,15 @@ def test_the_pool_comes_from_the_file_catalogue(tmp_path: Path, monkeypatch: pyt
     assert AnthropicOperator(task_id="a", prompt="x").pool == "claude_calls"
     monkeypatch.setattr(pools, "default_pool", lambda *args, **kwargs: None)  # a provider the catalogue lacks
     assert AnthropicOperator(task_id="b", prompt="x").pool == "default_pool"
+
+
+def test_a_dags_default_args_pool_reaches_the_operator() -> None:
+    # Airflow fills only the parameters an operator names from default_args: `pool` must be one of ours
+    from supervisor_lib import CodingTaskOperator
+
+    with DAG("d", schedule=None, start_date=pendulum.datetime(2026, 1, 1), default_args={"pool": "default_pool"}):
+        llm = AnthropicOperator(task_id="a", prompt="x", deferrable=True)
+        coding = CodingTaskOperator(task_id="c", task_kind="bug_fix", repo="r", instructions="fix it")
+        mine = OpenAIOperator(task_id="b", prompt="x", pool="mine")
+    assert (llm.pool, coding.pool, mine.pool) == ("default_pool", "default_pool", "mine")
+    assert llm.start_from_trigger is True  # in default_pool, as the DAG asked: it starts in the triggerer

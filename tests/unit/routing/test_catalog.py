@@ -136,7 +136,6 @@ def test_concurrent_reads_of_a_variable_share_one_lookup(monkeypatch: pytest.Mon
     import threading
     import time
 
-
     lookups: list[str] = []
 
     def slow_read(name: str) -> tuple[str, str]:

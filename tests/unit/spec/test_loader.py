@@ -10,6 +10,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -232,3 +233,34 @@ def test_a_symlink_under_another_name_gets_its_own_dag_id(write_spec: WriteSpec)
     assert load_spec(target).dag_id == "original"
     assert load_spec(link).dag_id == "alias"
     assert load_spec(link).source_path == str(link)
+
+
+def test_an_alias_bomb_is_refused_fast_and_hides_no_other_spec(tmp_path: Path) -> None:
+    (tmp_path / "bomb.yaml").write_bytes((FIXTURES / "invalid" / "alias_bomb.yaml").read_bytes())
+    (tmp_path / "good.yaml").write_text("tasks:\n  - {id: a, type: llm, prompt: hi}\n")
+    started = time.monotonic()
+    specs, errors = load_specs(tmp_path)
+    assert time.monotonic() - started < 1.0
+    assert [s.dag_id for s in specs] == ["good"] and list(errors) == [str(tmp_path / "bomb.yaml")]
+
+
+def test_a_huge_file_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text("tasks: []\n# " + "x" * 2_000_000 + "\n")
+    with pytest.raises(SpecError, match=r"the file is 2,000,013 bytes; a spec may have at most 1,048,576: split it"):
+        load_spec(path)
+
+
+def test_any_failure_while_loading_becomes_that_files_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from supervisor_lib.spec import loader
+
+    def broken(data: bytes, file: str, sha256: str) -> Any:
+        raise KeyError("a bug somewhere")
+
+    monkeypatch.setattr(loader, "_parse", broken)
+    monkeypatch.setattr(loader.disk_cache, "load", lambda *args: None)
+    path = tmp_path / "x.yaml"
+    path.write_text("tasks: []\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    assert str(caught.value) == f"{path}: could not load the spec: KeyError: 'a bug somewhere'"

@@ -216,3 +216,12 @@ def test_keys_at_walks_the_models() -> None:
     assert keys_at(WorkflowSpec, ("tasks", 0, "validate")) == ["command", "timeout"]
     assert "provider" in keys_at(WorkflowSpec, ("defaults",))
     assert keys_at(WorkflowSpec, ("params", "branch")) == []
+
+
+def test_the_template_context_is_airflows() -> None:
+    # A template variable the spec layer does not know is an error; the list must follow Airflow's task context.
+    from airflow.sdk.definitions.context import Context
+
+    from supervisor_lib.spec.validate import TEMPLATE_CONTEXT
+
+    assert set(Context.__annotations__) == set(TEMPLATE_CONTEXT)

@@ -13,11 +13,27 @@ from pathlib import Path
 import pytest
 
 from supervisor_lib.workspace import Workspace, WorkspaceError, available_isolation, is_secret_name, run_sandboxed
-from supervisor_lib.workspace.sandbox import Isolation, _works
-from tests.support.optional import INSTALL_BWRAP
+from supervisor_lib.workspace.sandbox import Isolation, SandboxUnavailableError, _works
+from tests.support.optional import INSTALL_BWRAP, NO_USERNS
 
 PYTHON = shlex.quote(sys.executable)
 ISOLATED = [mode for mode in ("bwrap", "unshare") if _works(mode)]
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(
+            "bwrap", marks=[pytest.mark.security, pytest.mark.skipif(not _works("bwrap"), reason=INSTALL_BWRAP)]
+        ),
+        pytest.param(
+            "unshare", marks=[pytest.mark.security, pytest.mark.skipif(not _works("unshare"), reason=NO_USERNS)]
+        ),
+    ]
+)
+def isolated(request: pytest.FixtureRequest) -> str:
+    """Each isolating backend in turn (security tests: CI fails when one skips)."""
+    return str(request.param)
 
 
 @pytest.fixture
@@ -206,33 +222,93 @@ def test_the_cpu_limit(box: Path) -> None:
     assert result.killed_reason == "cpu" and not result.timed_out and result.duration_s < 10
 
 
-@pytest.mark.security
-@pytest.mark.skipif(not _works("bwrap"), reason=f"bubblewrap cannot create namespaces here: {INSTALL_BWRAP}")
-def test_with_bwrap_only_the_workspace_is_writable(box: Path, tmp_path: Path) -> None:
+def test_only_the_workspace_is_writable(box: Path, tmp_path: Path, isolated: str) -> None:
     in_tmp = tmp_path / "outside.txt"  # /tmp is a private tmpfs in the sandbox
-    elsewhere = Path("/var/tmp") / f"supervisor-sandbox-test-{uuid.uuid4().hex}"  # read-only in the sandbox
-    code = f"touch inside.txt && echo ok-inside; touch {in_tmp} {elsewhere} 2>&1"
+    elsewhere = Path("/var/tmp") / f"supervisor-sandbox-test-{uuid.uuid4().hex}"  # /var is not there at all
+    home = Path.home() / f"supervisor-sandbox-test-{uuid.uuid4().hex}"
+    dags = ROOT / "dags" / f"supervisor-sandbox-test-{uuid.uuid4().hex}.py"
+    code = f"touch inside.txt && echo ok-inside; for f in {in_tmp} {elsewhere} {home} {dags} /usr/x; do touch $f; done"
     try:
-        result = run_sandboxed(code, box, timeout_s=10, isolation="bwrap")
+        result = run_sandboxed(code, box, timeout_s=10, isolation=isolated)  # type: ignore[arg-type]
     finally:
-        elsewhere.unlink(missing_ok=True)
+        for path in (elsewhere, home, dags):
+            path.unlink(missing_ok=True)
+    assert result.isolation == isolated and "ok-inside" in result.output and (box / "inside.txt").exists()
+    assert not [p for p in (in_tmp, elsewhere, home, dags) if p.exists()], result.output
+    assert "Read-only file system" in result.output  # /usr
 
-    assert "ok-inside" in result.output and (box / "inside.txt").exists()
-    assert "Read-only file system" in result.output and str(elsewhere) in result.output
-    assert not in_tmp.exists()
+
+def test_what_only_root_may_read_and_the_airflow_home_are_hidden(box: Path, tmp_path: Path, isolated: str) -> None:
+    store = tmp_path / "airflow_home" / "analytics.db"
+    store.parent.mkdir()
+    store.write_text("the store")
+    code = f"cat /etc/shadow 2>/dev/null; echo shadow-done; cat {store}; ls /root /home /run /sys 2>&1 | head -3"
+    result = run_sandboxed(code, box, timeout_s=10, isolation=isolated)  # type: ignore[arg-type]
+    assert result.output.startswith("shadow-done"), result.output  # an empty file in the sandbox
+    assert "the store" not in result.output and "No such file" in result.output
+
+
+def test_unix_sockets_of_local_services_are_out_of_reach(box: Path, tmp_path: Path, isolated: str) -> None:
+    path = tmp_path / "service.sock"  # a service's socket, like PostgreSQL's in /run/postgresql
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    abstract = socket.socket(socket.AF_UNIX)
+    name = f"supervisor-test-{uuid.uuid4().hex}"
+    abstract.bind("\0" + name)
+    server.listen()
+    abstract.listen()
+    sockets = [str(path), "/run/postgresql/.s.PGSQL.5432", "/var/run/postgresql/.s.PGSQL.5432"]
+    code = (
+        "import socket\n"
+        f"for target in {sockets!r} + ['\\0{name}']:\n"
+        "    s = socket.socket(socket.AF_UNIX)\n"
+        "    print('reached' if s.connect_ex(target) == 0 else 'unreachable', target.strip(chr(0)))\n"
+    )
+    try:
+        result = run_sandboxed(python(code), box, timeout_s=10, isolation=isolated)  # type: ignore[arg-type]
+    finally:
+        server.close()
+        abstract.close()
+    assert result.output.count("unreachable") == 4 and "reached " not in result.output, result.output
+
+
+def test_the_command_cannot_raise_its_limits_or_reach_its_cgroup(box: Path, isolated: str) -> None:
+    code = "ulimit -H -u unlimited && echo raised; ls /sys/fs/cgroup 2>&1 | head -1; grep CapEff /proc/self/status"
+    result = run_sandboxed(code, box, timeout_s=10, max_procs=64, isolation=isolated)  # type: ignore[arg-type]
+    assert "raised" not in result.output and "No such file" in result.output
+    assert "CapEff:\t0000000000000000" in result.output
+
+
+def test_a_process_that_leaves_its_group_dies_with_the_command(box: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPERVISOR_SANDBOX_MIN", "none")
+    marker = f"supervisor-orphan-{uuid.uuid4().hex}"
+    result = run_sandboxed(f"setsid sh -c 'exec -a {marker} sleep 30' & echo started", box, timeout_s=5,
+                           isolation="none")  # fmt: skip
+    time.sleep(0.5)
+    assert "started" in result.output and not _processes_running(marker)
+
+
+def test_no_sandbox_is_refused_unless_the_operator_allows_it(box: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("supervisor_lib.workspace.sandbox._works", lambda mode: mode == "none")
+    monkeypatch.setenv("SUPERVISOR_SANDBOX_MIN", "isolated")
+    with pytest.raises(SandboxUnavailableError, match="SUPERVISOR_SANDBOX_MIN=none"):
+        run_sandboxed("touch ran", box, timeout_s=10)
+    assert not (box / "ran").exists()
+    monkeypatch.setenv("SUPERVISOR_SANDBOX_MIN", "none")
+    assert run_sandboxed("true", box, timeout_s=10).isolation == "none"
 
 
 def test_an_unavailable_mode_falls_back_with_a_warning(box: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPERVISOR_SANDBOX_MIN", "none")
     monkeypatch.setattr("supervisor_lib.workspace.sandbox._works", lambda mode: mode == "none")
     result = run_sandboxed("true", box, timeout_s=10, isolation="bwrap")
     assert result.isolation == "none" and "does not work on this machine" in result.warnings[0]
 
 
-@pytest.mark.security
-@pytest.mark.skipif(not _works("bwrap"), reason=f"bubblewrap cannot create namespaces here: {INSTALL_BWRAP}")
-def test_with_bwrap_the_worktree_git_link_is_read_only(workspace: Callable[..., Workspace]) -> None:
+def test_the_worktree_git_link_is_read_only(workspace: Callable[..., Workspace], isolated: str) -> None:
     ws = workspace("clean")
-    result = run_sandboxed("echo 'gitdir: /elsewhere' > .git; echo changed > greeting/core.py", ws.path, timeout_s=10)
+    code = "echo 'gitdir: /elsewhere' > .git; echo changed > greeting/core.py"
+    result = run_sandboxed(code, ws.path, timeout_s=10, isolation=isolated)  # type: ignore[arg-type]
 
     assert (ws.path / ".git").read_text().startswith("gitdir: ") and "/elsewhere" not in (ws.path / ".git").read_text()
     assert result.exit_code == 0 and ws.changed_files() == ["greeting/core.py"]
