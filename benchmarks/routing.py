@@ -55,6 +55,7 @@ def _rows(count: int, models: list[tuple[str, str]]) -> Iterator[tuple[Any, ...]
             f"bench-{n:08d}", f"dag_{n % 50}", f"run_{n // 200}", f"task_{n % 7}", -1, 1, 1, provider, model,
             "llm", started, round(rng.uniform(0.3, 8.0), 3), 1200, 300, 0, 0, 0 if failed else 0.004,
             "error" if failed else "success", "RetryableError" if failed else None, None, None, None, False,
+            "failed" if failed else "answered", None, "none" if failed else "exact", None,
         )  # fmt: skip
 
 

@@ -35,6 +35,7 @@ os.environ.update(
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "supervisor-tests-" + "0" * 47,  # 64 bytes, as HS512 wants
         "SUPERVISOR_HOME": str(_HOME),
         "AIRFLOW_CONN_SUPERVISOR_ANALYTICS": DATABASES.analytics_connection(),
         # Validation may run unsandboxed where no isolation works (a fresh laptop): the isolation tests then skip
@@ -49,7 +50,7 @@ for _key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
 pytest_plugins = ["supervisor_lib.testing.pytest_plugin"]
 
 
-#: ``SUPERVISOR_REQUIRE=security,browser`` (what ``.ci/run`` sets): a test with one of these markers that skips fails
+#: ``SUPERVISOR_REQUIRE=security,browser,ui`` (what ``.ci/run`` sets): a test with one of these markers that skips fails
 #: instead, so CI can never go green without the sandbox and browser tests having run
 REQUIRED = {name.strip() for name in os.environ.get("SUPERVISOR_REQUIRE", "").split(",") if name.strip()}
 

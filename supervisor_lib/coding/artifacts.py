@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from supervisor_lib.coding.settings import is_url, safe_segment
+from supervisor_lib.execution.content import redacted
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -69,10 +70,11 @@ class ArtifactFolder:
                 fs.rm(getattr(self.path, "path", self.location), recursive=True)
 
     def write_text(self, name: str, text: str) -> str:
-        """Write ``name`` and return its location (a path or URL, as a string)."""
+        """Write ``name``, every known secret masked (Airflow's masker and provider keys), and return its location
+        (a path or URL, as a string)."""
         self.path.mkdir(parents=True, exist_ok=True)
         target = self.path / name
-        target.write_text(text)
+        target.write_text(redacted(text))
         return f"{self.location}/{name}"
 
     def write_json(self, name: str, data: Any) -> str:

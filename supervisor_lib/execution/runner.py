@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
 from supervisor_lib.exceptions import BudgetExceededError, FatalError, OutputValidationError, SupervisorError
+from supervisor_lib.execution.content import prompt_cache_saving, transcript
 from supervisor_lib.model_facts import load_prices
 from supervisor_lib.providers.base import BaseLLMHook, ClientConfig
 from supervisor_lib.providers.policy import (
@@ -27,6 +28,7 @@ from supervisor_lib.providers.policy import (
     output_problem,
     worst_case_cost,
 )
+from supervisor_lib.providers.scrub import scrub
 from supervisor_lib.providers.types import LLMRequest, LLMResponse, Usage
 
 log = logging.getLogger(__name__)
@@ -127,7 +129,7 @@ class CallRunner:
             started = datetime.now(UTC)
             outcome = yield Send(request)
             if isinstance(outcome, SupervisorError):
-                yield Record(self._row(attempt, started, request.model, error=outcome))
+                yield Record(self._row(attempt, started, request.model, error=outcome, request=request))
                 delay = (
                     None
                     if isinstance(outcome, FatalError)
@@ -141,8 +143,9 @@ class CallRunner:
                 yield Sleep(delay)
                 continue
             response, latency = outcome
-            yield Record(self._row(attempt, started, response.model, response=response, latency=latency))
             problem = output_problem(response.output, request.output_schema) if request.output_schema else None
+            yield Record(self._row(attempt, started, response.model, response=response, latency=latency,
+                                   request=request, rejected=problem))  # fmt: skip
             if problem is None:
                 return self.result(response, latency, attempt)
             if corrected:
@@ -178,9 +181,14 @@ class CallRunner:
         latency: float | None = None,
         error: SupervisorError | None = None,
         status: str | None = None,
+        request: LLMRequest | None = None,
+        rejected: str | None = None,
     ) -> dict[str, Any]:
+        """One ``call_attempts`` row: what happened (``outcome``; a rejected answer was billed but failed its
+        output check), what it cost and saved, a short scrubbed error, and the transcript when content is kept."""
         usage = response.usage if response else Usage()
         s = self.scope
+        reason = f"the output does not match output_schema: {rejected}" if rejected else None
         return {
             "dag_id": s.dag_id,
             "run_id": s.run_id,
@@ -201,6 +209,10 @@ class CallRunner:
             "tags": ",".join(s.tags) or None,
             "step": s.step,
             "deferred": s.deferred,
+            "outcome": "rejected" if rejected else None,  # else the recorder derives it from the status
+            "error_message": scrub(str(error)) if error else reason,
+            "saved_usd": prompt_cache_saving(model, usage) if response else None,
+            "transcript": transcript(request, response, error, rejected) if request is not None else None,
         }
 
     # -- pre-flight: cache and budget -------------------------------------------------------------------------
@@ -212,7 +224,7 @@ class CallRunner:
         if hit is None:
             return None
         row = self._row(0, datetime.now(UTC), hit.get("model", request.model), status="cached")
-        row["duration_s"] = 0.0
+        row["duration_s"], row["saved_usd"] = 0.0, hit.get("cost_usd")  # what it would have cost again
         self.store.record_attempt(row)
         log.info("%s: re-using the response already paid for in this DAG run (no new call)", self.scope.describe())
         return {**hit, "attempts": 0, "cached": True, "cost_usd": 0.0}

@@ -335,6 +335,7 @@ def _banner(launcher: Launcher, password: str, modes: dict[str, str]) -> None:
     log("=" * 64)
     log(f"Airflow UI:  {launcher.base_url}")
     log(f"Login:       admin / {password}")
+    log(f"Supervisor:  {launcher.base_url}/plugin/supervisor  (cost, latency, errors, transcripts)")
     for provider, mode in modes.items():
         log(f"{provider:<12} {mode}")
     log("=" * 64)

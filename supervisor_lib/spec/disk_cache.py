@@ -124,6 +124,8 @@ def _entry_path(path: str, sha256: str) -> str:
 
 _PACKAGE = Path(__file__).resolve().parents[1]  # supervisor_lib
 _CODE_SUFFIXES = (".py", ".yaml", ".yml", ".json")
+#: folders under supervisor_lib that hold no code validation runs: the UI's source, its npm packages, its bundle
+_NOT_CODE = frozenset({"node_modules", "ui", "static"})
 
 
 @lru_cache(maxsize=1)
@@ -135,7 +137,7 @@ def code_version() -> str:
 
     files = []
     for folder, dirs, names in os.walk(_PACKAGE):
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__pycache__")))
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__pycache__")) and d not in _NOT_CODE)
         files += [os.path.join(folder, n) for n in sorted(names) if n.endswith(_CODE_SUFFIXES)]
     versions = f"{FORMAT}\0{pydantic.VERSION}\0{pydantic_core.__version__}\0{sys.version}"
     return hashlib.sha256(f"{versions}\0{_stamps(files)}".encode("utf-8", "surrogateescape")).hexdigest()

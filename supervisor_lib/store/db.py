@@ -27,10 +27,11 @@ from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any, TypeVar
 
+from supervisor_lib.store import writes
+from supervisor_lib.store.batch_rows import BatchRows
 from supervisor_lib.store.cursor import StoreCursor
 from supervisor_lib.store.deadline import STORE_DEADLINE_S, DeadlineWorker, Overrun
 from supervisor_lib.store.schema import (
-    BATCH_COLUMNS,
     CALL_ATTEMPT_COLUMNS,
     RESPONSE_CACHE_COLUMNS,
     Dialect,
@@ -59,14 +60,6 @@ _INSERT_CACHE = (
     f"INSERT INTO response_cache ({', '.join(RESPONSE_CACHE_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in RESPONSE_CACHE_COLUMNS)}) ON CONFLICT (cache_key) DO NOTHING"
 )
-_INSERT_BATCH = (
-    f"INSERT INTO batches ({', '.join(BATCH_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in BATCH_COLUMNS)}) ON CONFLICT (provider, batch_id) DO NOTHING"
-)
-_SELECT_BATCH = (
-    f"SELECT {', '.join(BATCH_COLUMNS)} FROM batches WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?"
-    " ORDER BY created_at DESC LIMIT 1"
-)
 
 
 def _iso(value: datetime) -> str:
@@ -75,7 +68,7 @@ def _iso(value: datetime) -> str:
     return aware.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-class Store:
+class Store(BatchRows):
     """The analytics store (see the module docstring); thread-safe, one DB connection per instance and process.
 
     :param conn_id: the Airflow connection naming the database; also the store's name (spool files use it).
@@ -127,23 +120,39 @@ class Store:
             self._migrated = True
             return applied
 
-    def insert_attempts(self, rows: Sequence[Mapping[str, Any]]) -> int:
+    def insert_attempts(
+        self, rows: Sequence[Mapping[str, Any]], transcripts: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> int:
         """Insert ``call_attempts`` rows (see ``CallRecord.to_row``) in one transaction; return how many were new.
 
-        A row whose ``call_id`` is already stored is skipped, so replaying a write never duplicates it.
+        A row whose ``call_id`` is already stored is skipped, so replaying a write never duplicates it. Each new
+        row adds to the rollups (:mod:`~supervisor_lib.store.rollups`) in the same transaction, and its transcript
+        (``transcripts[call_id]``, when given) is kept beside it. On PostgreSQL a single row takes one round trip.
         """
         if not rows:
             return 0
+        transcripts = transcripts or {}
+        if len(rows) == 1 and self.dialect == "postgresql":
+            row = rows[0]
+            sql, params = writes.insert_one_postgresql(row, transcripts.get(row["call_id"]))
+            return int(self._run(lambda cur: self._fetch_count(cur, sql, params)))
 
         def work(cur: Any) -> int:
-            params = [self._adapt(row[column] for column in CALL_ATTEMPT_COLUMNS) for row in rows]
-            if len(params) == 1:
-                cur.execute(self._sql(_INSERT_ATTEMPT), params[0])
-            else:
-                cur.executemany(self._sql(_INSERT_ATTEMPT), params)
-            return int(cur.rowcount)
+            new = 0
+            for row in rows:
+                cur.execute(self._sql(_INSERT_ATTEMPT), self._adapt(row[column] for column in CALL_ATTEMPT_COLUMNS))
+                if cur.rowcount == 1:
+                    new += 1
+                    for sql, params in writes.rollup_statements(row, transcripts.get(row["call_id"]), self.dialect):
+                        cur.execute(sql, self._adapt(params))
+            return new
 
-        return self._run(work, transaction=len(rows) > 1)
+        return self._run(work, transaction=True)
+
+    @staticmethod
+    def _fetch_count(cur: Any, sql: str, params: Sequence[Any]) -> int:
+        cur.execute(sql, tuple(params))
+        return int(cur.fetchone()[0])
 
     def attempts(self, dag_id: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
         """Recorded attempts, oldest first, optionally for one DAG and/or run (for tests and tools)."""
@@ -190,63 +199,6 @@ class Store:
 
         def work(cur: Any) -> bool:
             cur.execute(self._sql(_INSERT_CACHE), self._adapt(values))
-            return bool(cur.rowcount)
-
-        return self._run(work)
-
-    # -- provider batches: how a retry finds the batch an earlier try submitted ----------------------------------
-    def batch_get(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any] | None:
-        """The newest batch one task instance submitted (any try) as a ``batches`` row dict, or ``None``."""
-
-        def work(cur: Any) -> Any:
-            cur.execute(self._sql(_SELECT_BATCH), (dag_id, run_id, task_id, map_index))
-            return cur.fetchone()
-
-        row = self._run(work)
-        if row is None:
-            return None
-        record = dict(zip(BATCH_COLUMNS, row, strict=True))
-        for key in ("created_at", "updated_at"):  # SQLite hands back the ISO text the store wrote
-            if isinstance(record[key], str):
-                record[key] = datetime.fromisoformat(record[key])
-        return record
-
-    def batch_put(
-        self,
-        *,
-        provider: str,
-        batch_id: str,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        map_index: int,
-        try_number: int,
-        model: str,
-        item_count: int,
-        fingerprint: str,
-        state: str = "submitted",
-        reservation_json: str | None = None,
-    ) -> bool:
-        """Remember a batch just submitted; return whether it was new (re-putting the same batch is a no-op).
-
-        :param fingerprint: identifies the batch's requests, so a retry with other prompts does not re-attach.
-        :param reservation_json: the budget reservation the batch holds until its results are in (JSON).
-        """
-        now = datetime.now(UTC)
-        values = (provider, batch_id, dag_id, run_id, task_id, map_index, try_number, model, item_count, fingerprint)
-
-        def work(cur: Any) -> bool:
-            cur.execute(self._sql(_INSERT_BATCH), self._adapt((*values, state, now, now, reservation_json)))
-            return bool(cur.rowcount)
-
-        return self._run(work)
-
-    def batch_update(self, provider: str, batch_id: str, *, state: str) -> bool:
-        """Set a batch's ``state`` (e.g. ``ended``, ``canceled``); return whether the batch was known."""
-        sql = "UPDATE batches SET state = ?, updated_at = ? WHERE provider = ? AND batch_id = ?"
-
-        def work(cur: Any) -> bool:
-            cur.execute(self._sql(sql), self._adapt((state, datetime.now(UTC), provider, batch_id)))
             return bool(cur.rowcount)
 
         return self._run(work)

@@ -38,6 +38,15 @@ log = logging.getLogger(__name__)
 
 CallStatus = Literal["success", "error", "cached"]
 CALL_STATUSES: frozenset[str] = frozenset(get_args(CallStatus))
+#: what happened to an attempt: answered; rejected (answered and billed, but its output failed the check);
+#: failed (no answer); cached (an answer already paid for, re-used)
+Outcome = Literal["answered", "rejected", "failed", "cached"]
+#: how its cost is known: exact (the provider's reported tokens at the published price), estimated, unpriced (no
+#: price known for the model), none (nothing billed)
+CostBasis = Literal["exact", "estimated", "unpriced", "none"]
+_OUTCOME_OF_STATUS = {"success": "answered", "error": "failed", "cached": "cached"}
+#: the longest error message kept with an attempt
+ERROR_MESSAGE_CHARS = 300
 CALL_ID_LENGTH = 32
 #: how often record() looks for spool files left by processes that have exited
 SCAN_EVERY_S = 60.0
@@ -96,6 +105,12 @@ class CallRecord:
     team: str | None = None
     tags: tuple[str, ...] = ()
     deferred: bool = False
+    outcome: Outcome | None = None
+    error_message: str | None = None
+    cost_basis: CostBasis | None = None
+    saved_usd: float | None = None
+    #: what was asked and answered (kept in ``call_transcripts`` when content recording is on), already scrubbed
+    transcript: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.status not in CALL_STATUSES:
@@ -108,6 +123,12 @@ class CallRecord:
             raise ValueError("attempt and token counts may not be negative")
         object.__setattr__(self, "started_at", self.started_at.astimezone(UTC))
         object.__setattr__(self, "tags", tuple(self.tags))
+        if self.outcome is None:
+            object.__setattr__(self, "outcome", _OUTCOME_OF_STATUS[self.status])
+        if self.cost_basis is None:
+            object.__setattr__(self, "cost_basis", _cost_basis(self))
+        if self.error_message is not None:
+            object.__setattr__(self, "error_message", self.error_message[:ERROR_MESSAGE_CHARS])
 
     def to_row(self) -> dict[str, Any]:
         """The ``call_attempts`` row: column name → value, in table order."""
@@ -127,8 +148,9 @@ class CallRecord:
         return cls(**values)
 
     def to_json(self) -> str:
-        """One JSON line (no newline) holding the row."""
-        return json.dumps({**self.to_row(), "started_at": self.started_at.isoformat()}, separators=(",", ":"))
+        """One JSON line (no newline) holding the row (and its transcript)."""
+        data = {**self.to_row(), "started_at": self.started_at.isoformat(), "transcript": self.transcript}
+        return json.dumps(data, separators=(",", ":"), default=str)
 
     @classmethod
     def from_json(cls, line: str | bytes) -> CallRecord:
@@ -137,6 +159,12 @@ class CallRecord:
 
 
 _FIELDS = frozenset(field.name for field in fields(CallRecord))
+
+
+def _cost_basis(record: CallRecord) -> CostBasis:
+    if record.status == "cached" or (record.status == "error" and not record.cost_usd):
+        return "none"
+    return "unpriced" if record.cost_usd is None else "exact"
 
 
 def default_spool_dir() -> Path:
@@ -250,7 +278,7 @@ class Recorder:
     def record(self, record: CallRecord) -> bool:
         """Store one attempt; ``True`` if it is in the store, ``False`` if it was spooled instead."""
         try:
-            self.store.insert_attempts([record.to_row()])
+            self.store.insert_attempts([record.to_row()], _transcripts([record]))
         except Exception as exc:
             self._spool_record(record, exc)
             return False
@@ -276,7 +304,7 @@ class Recorder:
             self._spool.close()
 
     def _insert(self, records: list[CallRecord]) -> None:
-        self.store.insert_attempts([record.to_row() for record in records])
+        self.store.insert_attempts([record.to_row() for record in records], _transcripts(records))
 
     def _spool_record(self, record: CallRecord, cause: Exception) -> None:
         with self._lock:
@@ -314,3 +342,7 @@ def get_recorder(conn_id: str = DEFAULT_CONN_ID) -> Recorder:
         if recorder is None:
             recorder = _recorders[conn_id] = Recorder(get_store(conn_id))
         return recorder
+
+
+def _transcripts(records: list[CallRecord]) -> dict[str, dict[str, Any]]:
+    return {record.call_id: record.transcript for record in records if record.transcript}

@@ -50,9 +50,11 @@ _SET_BREAKER = (
     " open_until = excluded.open_until, reason = excluded.reason, probe_owner = NULL, probe_expires_at = NULL,"
     " updated_at = excluded.updated_at"
 )
-_LOCK_SPEND = (
-    "INSERT INTO budget_spend (budget_key, window_id, spent_usd, updated_at) VALUES (?, ?, 0, ?)"
-    " ON CONFLICT (budget_key, window_id) DO UPDATE SET updated_at = excluded.updated_at"
+_LOCK_SPEND = (  # also keeps the limit as last declared, for the budgets view
+    "INSERT INTO budget_spend (budget_key, window_id, spent_usd, updated_at, limit_usd, label, window_start,"
+    " window_end) VALUES (?, ?, 0, ?, ?, ?, ?, ?) ON CONFLICT (budget_key, window_id) DO UPDATE SET"
+    " updated_at = excluded.updated_at, limit_usd = excluded.limit_usd, label = excluded.label,"
+    " window_start = excluded.window_start, window_end = excluded.window_end"
 )
 _ADD_SPEND = (
     "INSERT INTO budget_spend (budget_key, window_id, spent_usd, updated_at) VALUES (?, ?, ?, ?)"
@@ -230,6 +232,7 @@ class RoutingState:
 def _usage(cur: StoreCursor, charges: Sequence[Charge], now: datetime, *, lock: bool) -> dict[tuple[str, str], Usage]:
     """Spend and live reservations per (key, window); with ``lock``, each budget row is locked first, in key order."""
     wanted = sorted({(c.key, c.window) for c in charges})
+    by_window = {(c.key, c.window): c for c in charges}
     keys = sorted({key for key, _ in wanted})
     marks = ", ".join("?" for _ in keys)
     reserved_sql = (
@@ -238,7 +241,9 @@ def _usage(cur: StoreCursor, charges: Sequence[Charge], now: datetime, *, lock: 
     )
     if lock:
         for key, window in wanted:
-            cur.execute(_LOCK_SPEND, (key, window, now))
+            charge = by_window[(key, window)]
+            limit = charge.limit
+            cur.execute(_LOCK_SPEND, (key, window, now, limit.usd, limit.describe(), charge.start, charge.end))
         # the rows are ours now: drop the lapsed reservations of these budgets (a killed worker's)
         cur.execute(f"DELETE FROM budget_reservations WHERE budget_key IN ({marks}) AND expires_at <= ?", (*keys, now))
     # one round trip for both: a decision reads usage on every call

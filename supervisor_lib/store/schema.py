@@ -9,9 +9,9 @@ The store applies the missing ones in order inside one transaction and records e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-Dialect = Literal["postgresql", "sqlite"]
+from supervisor_lib.store.rollups import Dialect, backfill_sql, rollup_table_sql
 
 VERSION_TABLE = "supervisor_schema_version"
 #: the key of the PostgreSQL advisory lock that serializes migrations ("supvsr" + 0x0001, fits a signed bigint)
@@ -61,6 +61,10 @@ CALL_ATTEMPT_COLUMNS: tuple[str, ...] = (
     "team",
     "tags",
     "deferred",
+    "outcome",
+    "error_message",
+    "cost_basis",
+    "saved_usd",
 )
 
 #: the columns of ``response_cache``, in table order
@@ -262,6 +266,59 @@ MIGRATIONS: tuple[Migration, ...] = (
         "batches: the budget reservation a batch holds until its results are in",
         # {"reservation_id", "amount_usd", "windows": [[budget_key, window_id], ...]}; NULL when no budget applied
         statements=("ALTER TABLE batches ADD COLUMN reservation_json TEXT NULL",),
+    ),
+    Migration(
+        6,
+        "analytics: each attempt's outcome, error message, cost basis and savings; hourly and daily rollups, run "
+        "totals and call transcripts for the plugin's views",
+        statements=(
+            # answered | rejected (answered, billed, but failed its output check) | failed | cached
+            "ALTER TABLE call_attempts ADD COLUMN outcome TEXT NULL",
+            "ALTER TABLE call_attempts ADD COLUMN error_message TEXT NULL",  # short, scrubbed of keys
+            # exact (provider-reported tokens x published price) | estimated | unpriced | none (nothing billed)
+            "ALTER TABLE call_attempts ADD COLUMN cost_basis TEXT NULL",
+            # what the attempt saved: a cached answer's original cost, or the provider's prompt-cache discount
+            "ALTER TABLE call_attempts ADD COLUMN saved_usd {real} NULL",
+            "UPDATE call_attempts SET"
+            " outcome = CASE status WHEN 'success' THEN 'answered' WHEN 'cached' THEN 'cached' ELSE 'failed' END,"
+            " cost_basis = CASE WHEN status = 'cached' THEN 'none' WHEN cost_usd IS NULL THEN 'unpriced'"
+            " WHEN status = 'error' THEN 'none' ELSE 'exact' END"
+            " WHERE outcome IS NULL",
+            rollup_table_sql(),
+            "CREATE INDEX IF NOT EXISTS ix_call_rollups_time ON call_rollups (grain, bucket)",
+            """CREATE TABLE IF NOT EXISTS run_rollups (
+                dag_id TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                first_at {timestamp} NOT NULL,
+                last_at {timestamp} NOT NULL,
+                calls INTEGER NOT NULL DEFAULT 0,
+                errors INTEGER NOT NULL DEFAULT 0,
+                cost_usd {real} NOT NULL DEFAULT 0,
+                tokens INTEGER NOT NULL DEFAULT 0,
+                duration_s {real} NOT NULL DEFAULT 0,
+                PRIMARY KEY (dag_id, run_id)
+            )""",
+            "CREATE INDEX IF NOT EXISTS ix_run_rollups_time ON run_rollups (last_at)",
+            """CREATE TABLE IF NOT EXISTS call_transcripts (
+                call_id TEXT PRIMARY KEY,
+                dag_id TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                task_id TEXT NOT NULL,
+                map_index INTEGER NOT NULL DEFAULT -1,
+                content_json TEXT NOT NULL
+            )""",
+            # the limit each budget row counts against, as last declared (the budgets view shows it)
+            "ALTER TABLE budget_spend ADD COLUMN limit_usd {real} NULL",
+            "ALTER TABLE budget_spend ADD COLUMN label TEXT NULL",
+            "ALTER TABLE budget_spend ADD COLUMN window_start {timestamp} NULL",
+            "ALTER TABLE budget_spend ADD COLUMN window_end {timestamp} NULL",
+            "CREATE INDEX IF NOT EXISTS ix_budget_spend_updated ON budget_spend (updated_at)",
+            "CREATE INDEX IF NOT EXISTS ix_call_transcripts_task"
+            " ON call_transcripts (dag_id, run_id, task_id, map_index)",
+        ),
+        # the rollups of what was recorded before this version (nothing is lost on upgrade)
+        postgresql=backfill_sql("postgresql"),
+        sqlite=backfill_sql("sqlite"),
     ),
 )
 

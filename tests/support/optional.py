@@ -21,4 +21,5 @@ def describe_optional_parts() -> list[str]:
     return [
         f"sandbox: {available_isolation()} (bubblewrap {'at ' + bwrap if bwrap else 'missing'}; forks: {forks})",
         f"browser: {'chromium at ' + str(CHROMIUM) if CHROMIUM.exists() else 'missing: ' + INSTALL_CHROMIUM}",
+        f"UI rebuild: {'npm at ' + str(shutil.which('npm')) if shutil.which('npm') else 'skipped (no Node/npm)'}",
     ]

@@ -5,10 +5,12 @@ Layers, lowest first; a module may import its own layer and the layers below, ne
 0. pure, no Airflow: ``spec`` (YAML → typed specs), ``routing`` (the routing policy), ``model_facts``, ``templating``
 1. Airflow's and the world's edges: ``exceptions``, ``compat``, ``providers`` (hooks, SDK mapping, call policy),
    ``store`` (the operational database), ``workspace`` (worktrees, edits, sandbox)
-2. ``execution``: how a model call runs (runner, routed calls, failover, budget holds)
+2. ``execution``: how a model call runs (runner, routed calls, failover, budget holds); ``analytics``: the questions
+   the views ask of the store
 3. ``coding``: supervised coding, on top of execution
 4. ``operators``, ``triggers``: Airflow tasks
-5. ``build`` (spec → DAG), ``local`` (``make run``), ``testing``, ``cli``, the package's public API
+5. ``build`` (spec → DAG), ``local`` (``make run``), ``testing``, ``cli``, ``plugin`` (the Airflow UI plugin), the
+   package's public API
 
 Imports under ``if TYPE_CHECKING:`` are free (they never run). Module-level imports form no cycle.
 """
@@ -29,10 +31,10 @@ PACKAGE = ROOT / "supervisor_lib"
 LAYERS: list[set[str]] = [
     {"spec", "routing", "model_facts", "templating", "data"},
     {"exceptions", "compat", "providers", "store", "workspace"},
-    {"execution"},
+    {"execution", "analytics"},
     {"coding"},
     {"operators", "triggers"},
-    {"build", "local", "testing", "cli", "provider_info", "<root>"},
+    {"build", "local", "testing", "cli", "plugin", "provider_info", "<root>"},
 ]
 PURE = LAYERS[0]
 

@@ -206,3 +206,51 @@ def test_a_store_that_freezes_after_connecting_never_holds_up_a_call(
     assert elapsed < 10, f"two calls took {elapsed:.1f}s against a frozen store"
     spooled = [line for path in (tmp_path / "spool").glob("*") for line in path.read_text().splitlines()]
     assert {json.loads(line)["run_id"] for line in spooled} >= {"sync", "deferred"}  # recorded later, not lost
+
+
+def _transcripts(path: Path) -> dict[str, dict[str, Any]]:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT a.run_id, t.content_json FROM call_transcripts t JOIN call_attempts a"
+                            " ON a.call_id = t.call_id").fetchall()  # fmt: skip
+    return {run: json.loads(content) for run, content in rows}
+
+
+def test_an_answer_that_fails_its_schema_is_recorded_as_rejected_and_billed(
+    fake: FakeProviderServer, store: tuple[str, Path]
+) -> None:
+    fake.add_rule(Rule(match="Q: hello", json={"ok": "not a boolean"}))
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    call = settings(store, output_schema=schema)
+    for run in (
+        lambda: CallExecutor(call, scope("s")).run(),
+        lambda: asyncio.run(CallExecutor(call, scope("a")).arun()),
+    ):
+        with pytest.raises(FatalError, match="output_schema"):
+            run()
+    rows = Store.from_url(f"sqlite:///{store[1]}").attempts(dag_id="d")
+    assert len(rows) == 4  # the answer and the corrective retry, on each path
+    assert {r["outcome"] for r in rows} == {"rejected"} and all(r["cost_usd"] > 0 for r in rows)
+    assert all("output_schema" in r["error_message"] and "boolean" in r["error_message"] for r in rows)
+
+
+def test_the_transcript_is_kept_masked_and_not_at_all_when_switched_off(
+    fake: FakeProviderServer, store: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.log import mask_secret
+
+    mask_secret("hunter2-very-secret")
+    fake.add_rule(Rule(match="Q: hello", text="hi there"))
+    call = settings(store, prompt="Q: hello, the password is hunter2-very-secret", system="Be brief.")
+    CallExecutor(call, scope("kept")).run()
+    asyncio.run(CallExecutor(call, scope("kept-async")).arun())
+    monkeypatch.setenv("SUPERVISOR_RECORD_CONTENT", "off")
+    CallExecutor(call, scope("off")).run()
+    kept = _transcripts(store[1])
+    assert set(kept) == {"kept", "kept-async"}  # the "off" call is recorded, its content is not
+    for content in kept.values():
+        assert content["request"]["system"] == "Be brief." and content["response"]["text"] == "hi there"
+        assert "***" in json.dumps(content["request"]["messages"])
+    assert b"hunter2-very-secret" not in store[1].read_bytes()
+    assert len(Store.from_url(f"sqlite:///{store[1]}").attempts(dag_id="d")) == 3

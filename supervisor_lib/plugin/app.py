@@ -1,0 +1,215 @@
+"""The Supervisor plugin's FastAPI app, mounted by Airflow's API server at ``/supervisor``: the JSON (and CSV) the
+views read, and the views' bundle.
+
+Every data route is behind Airflow's own auth (the ``_token`` cookie the UI sets, or an ``Authorization: Bearer``
+token): no token is a 401, a bad one a 403. What a route shows is limited to the DAGs the user may read
+(``get_auth_manager().get_authorized_dag_ids``); the routes of one DAG, run or task instance check that DAG with
+``requires_access_dag``. There is no OpenAPI or docs route. The routes are thin: the questions are answered in
+:mod:`supervisor_lib.analytics`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.models.resource_details import AccessView, DagAccessEntity
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag, requires_access_view
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from supervisor_lib.analytics import operations, queries
+from supervisor_lib.analytics.filters import FilterError, Filters
+from supervisor_lib.plugin.stores import StorePool
+from supervisor_lib.plugin.transcripts import task_transcript
+from supervisor_lib.store.db import Store
+
+STATIC = Path(__file__).resolve().parent / "static"
+URL_PREFIX = "/supervisor"
+_LIST_KEYS = ("series", "runs", "calls", "models")
+
+
+def readable_dags(user: GetUserDep) -> frozenset[str] | None:
+    """The DAGs ``user`` may read; ``None`` when the user may read every DAG (then nothing is filtered, and calls of
+    DAGs Airflow no longer knows show too)."""
+    manager = get_auth_manager()
+    if manager.is_authorized_dag(method="GET", user=user):  # no DAG named: access to all DAGs
+        return None
+    return frozenset(manager.get_authorized_dag_ids(user=user, method="GET"))
+
+
+Readable = Annotated[frozenset[str] | None, Depends(readable_dags)]
+_VIEW = [Depends(requires_access_view(AccessView.WEBSITE))]
+_RUN = [Depends(requires_access_dag("GET", DagAccessEntity.RUN))]
+_TASK = [Depends(requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE))]
+
+
+def _filters(
+    readable: Readable,
+    start: str | None = None,
+    end: str | None = None,
+    dag_id: str | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    team: str | None = None,
+    tag: str | None = None,
+) -> Filters:
+    try:
+        parsed = Filters.parse(start=start, end=end, dag_id=dag_id, provider=provider, model=model, team=team, tag=tag)
+    except FilterError as err:
+        raise HTTPException(status_code=400, detail=str(err)) from None
+    return parsed.allowing(readable)
+
+
+FiltersDep = Annotated[Filters, Depends(_filters)]
+Format = Annotated[str, Query(pattern="^(json|csv)$")]
+
+
+def _answer(data: Any, fmt: str, name: str) -> Response:
+    """JSON, or the same rows as CSV (a download named ``supervisor-<name>.csv``)."""
+    if fmt == "json":
+        return JSONResponse(data)
+    rows = _table(data)
+    buffer = io.StringIO()
+    columns = list(dict.fromkeys(key for row in rows for key in row))  # the first row's order, then any others
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+    headers = {"Content-Disposition": f'attachment; filename="supervisor-{name}.csv"'}
+    return Response(buffer.getvalue(), media_type="text/csv", headers=headers)
+
+
+def _table(data: Any) -> list[dict[str, Any]]:
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict) and "times" in data:  # a time series: one row per time, a column per series
+        return [{"time": t, **{s["name"]: s["values"][i] for s in data["series"]}} for i, t in enumerate(data["times"])]
+    for key in _LIST_KEYS:
+        if isinstance(data, dict) and isinstance(data.get(key), list):
+            return list(data[key])
+    return [_flat(data)] if isinstance(data, dict) else []
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _cell(value: Any) -> Any:
+    return value if isinstance(value, str | int | float) or value is None else str(value)
+
+
+def create_app(stores: StorePool | None = None) -> FastAPI:
+    """The plugin's app; ``stores`` answers queries (default: the ``supervisor_analytics`` store). Tests may swap
+    ``app.state.stores``."""
+    app = FastAPI(title="Supervisor", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.stores = stores or StorePool()
+    app.include_router(router, prefix="/api")
+    if STATIC.is_dir():  # the views' bundle: code only, no data, so it needs no token (like Airflow's own assets)
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.stores.get()
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+router = APIRouter()
+
+
+@router.get("/overview", dependencies=_VIEW)
+def overview(store: StoreDep, filters: FiltersDep, format: Format = "json") -> Response:
+    """The KPI tiles."""
+    return _answer(queries.overview(store, filters), format, "overview")
+
+
+@router.get("/series", dependencies=_VIEW)
+def series(store: StoreDep, filters: FiltersDep, metric: str = "cost", group_by: str = "provider",
+           format: Format = "json") -> Response:  # fmt: skip
+    """One metric over time, a series per group."""
+    return _answer(_checked(lambda: queries.series(store, filters, metric, group_by)), format, "series")
+
+
+@router.get("/top", dependencies=_VIEW)
+def top(store: StoreDep, filters: FiltersDep, by: str = "dag", limit: int = 10, format: Format = "json") -> Response:
+    """The costliest DAGs, tasks, runs or models."""
+    return _answer(_checked(lambda: queries.top(store, filters, by, limit)), format, f"top-{by}")
+
+
+@router.get("/errors", dependencies=_VIEW)
+def errors(store: StoreDep, filters: FiltersDep, format: Format = "json") -> Response:
+    """Failed and rejected calls by provider, model and error type."""
+    return _answer(queries.errors(store, filters), format, "errors")
+
+
+@router.get("/providers", dependencies=_VIEW)
+def providers(store: StoreDep, readable: Readable, format: Format = "json") -> Response:
+    """Provider health: error rates, latency, breakers, recent failovers."""
+    return _answer(operations.providers(store, readable), format, "providers")
+
+
+@router.get("/budgets", dependencies=_VIEW)
+def budgets(store: StoreDep, readable: Readable, format: Format = "json") -> Response:
+    """Open budget windows with their forecast."""
+    return _answer(operations.budgets(store, readable), format, "budgets")
+
+
+@router.get("/decisions", dependencies=_VIEW)
+def decisions(store: StoreDep, readable: Readable, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+              format: Format = "json") -> Response:  # fmt: skip
+    """Recent routing decisions with their reasons."""
+    return _answer(queries.decisions(store, dag_ids=readable, limit=limit), format, "decisions")
+
+
+@router.get("/facets", dependencies=_VIEW)
+def facets(store: StoreDep, filters: FiltersDep) -> Response:
+    """The values the filter menus offer in the range."""
+    return JSONResponse(queries.facets(store, filters))
+
+
+@router.get("/stamp", dependencies=_VIEW)
+def stamp(store: StoreDep, readable: Readable) -> Response:
+    """What open pages poll (every few seconds): it changes when there is something new to show."""
+    return JSONResponse({"stamp": queries.stamp(store, readable)})
+
+
+@router.get("/tile", dependencies=_VIEW)
+def tile(store: StoreDep, readable: Readable) -> Response:
+    """The Home page tile."""
+    return JSONResponse(queries.tile(store, readable))
+
+
+@router.get("/dags/{dag_id}", dependencies=_RUN)
+def dag(store: StoreDep, dag_id: str, filters: FiltersDep, format: Format = "json") -> Response:
+    """One DAG's runs, tasks and models."""
+    return _answer(queries.dag_runs(store, filters, dag_id), format, f"dag-{dag_id}")
+
+
+@router.get("/dags/{dag_id}/runs/{run_id}", dependencies=_RUN)
+def run(store: StoreDep, dag_id: str, run_id: str, format: Format = "json") -> Response:
+    """One run's calls, per task, and its routing decisions."""
+    return _answer(queries.run_calls(store, dag_id, run_id), format, "run")
+
+
+@router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/{map_index}", dependencies=_TASK)
+def transcript(store: StoreDep, dag_id: str, run_id: str, task_id: str, map_index: int) -> Response:
+    """One task instance's transcript and artifacts."""
+    return JSONResponse(task_transcript(store, dag_id, run_id, task_id, map_index))
+
+
+def _checked(answer: Callable[[], Any]) -> Any:
+    try:
+        return answer()
+    except FilterError as err:
+        raise HTTPException(status_code=400, detail=str(err)) from None
