@@ -120,11 +120,15 @@ class AirflowStack:
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         """Call ``/api/v2{path}`` as the admin user; raise ``HTTPError`` on an error status."""
+        return self.request(method, f"/api/v2{path}", body)
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """Call any JSON route of the API server (e.g. the plugin's ``/supervisor/api/overview``) as the admin."""
         if self._token is None:
             self._token = self._request(
                 "POST", "/auth/token", {"username": "admin", "password": self.password}, auth=False
             )["access_token"]
-        return self._request(method, f"/api/v2{path}", body)
+        return self._request(method, path, body)
 
     def _request(self, method: str, path: str, body: Any = None, *, auth: bool = True) -> Any:
         data = json.dumps(body).encode() if body is not None else None

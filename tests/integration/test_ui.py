@@ -18,6 +18,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -38,6 +39,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DEMO_DAG = "supervisor_demo"
+FIX_DAG = "payments_bugfix"
 #: how long the browser waits for the UI to show something (the log view fetches the log after the page loads)
 UI_TIMEOUT_MS = 20_000
 
@@ -54,12 +56,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
     """``make run``'s launcher on a copy of the project's DAGs (and the specs they load), with no API keys."""
     base = tmp_path_factory.mktemp("ui")
     shutil.copytree(ROOT / "dags", base / "dags", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "include" / "specs", base / "include" / "specs")  # dags/supervisor_specs.py reads these
+    # dags/supervisor_specs.py reads include/specs; the bug-fix demo works on include/repos/payments
+    shutil.copytree(ROOT / "include", base / "include", ignore=shutil.ignore_patterns("__pycache__"))
     env = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": fresh_database_url(DATABASES, "supervisor_it_ui", base)}
     # AirflowStack passes on no AIRFLOW*/SUPERVISOR_* variables, and conftest removed the provider keys: the
     # launcher itself must fall back to its offline demo provider, as it does for a newcomer without keys.
     with AirflowStack(base / "dags", env=env, project_dir=ROOT) as running:
         running.wait_for_dag(DEMO_DAG)
+        running.wait_for_dag(FIX_DAG)
         yield running
 
 
@@ -170,3 +174,129 @@ def test_printed_login_shows_the_demo_run_and_its_task_log(
     expect(page_text).to_contain_text(f'POST {endpoint} "HTTP/1.1 200 OK"')
     expect(page_text).to_contain_text("anthropic claude-haiku-4-5 answered (1 attempt(s)")
     _screenshot(page, shots, "04-task-log")
+
+
+# -- the Supervisor plugin's views ----------------------------------------------------------------------------------
+#: the views' screenshots for the README's UI tour are taken at this size (``SUPERVISOR_UI_SCREENSHOTS=docs/ui``)
+TOUR_VIEWPORT = {"width": 1440, "height": 1250}
+#: a call recorded by a worker shows on an open page within this long, without a reload (the issue's goal)
+LIVE_WITHIN_MS = 5_000
+
+
+@pytest.fixture(scope="module")
+def fix_run(stack: AirflowStack, demo_run: str) -> str:
+    """The supervised bug fix: ``fix_fee`` (edit, validation, review, patch) and ``review_fix``."""
+    run_id = stack.trigger(FIX_DAG)
+    assert stack.wait(FIX_DAG, run_id, timeout_s=300) == "success", "".join(stack.output[-40:])
+    return run_id
+
+
+@pytest.fixture
+def tour(browser: Browser, printed: dict[str, str], shots: list[Path], request: pytest.FixtureRequest
+         ) -> Iterator[tuple[Page, list[str]]]:  # fmt: skip
+    """A signed-in page at the tour's size, and the browser console's errors since sign-in."""
+    context = browser.new_context(viewport=TOUR_VIEWPORT)
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    opened = context.new_page()
+    _sign_in(opened, printed["ui"], printed["password"])
+    expect(opened).not_to_have_url(re.compile(r"/auth/login"))
+    errors: list[str] = []
+    opened.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    yield opened, errors
+    _screenshot(opened, shots, f"{request.node.name}-last")
+    context.close()
+
+
+def _shot(page: Page, folders: list[Path], name: str) -> None:
+    page.wait_for_timeout(300)  # let the charts settle after their last resize
+    for folder in folders:
+        page.screenshot(path=str(folder / f"{name}.png"))
+
+
+def test_the_supervisor_page_charts_the_demo_runs_and_updates_live(
+    tour: tuple[Page, list[str]], stack: AirflowStack, fix_run: str, printed: dict[str, str], shots: list[Path]
+) -> None:
+    page, errors = tour
+    numbers = stack.request("GET", "/supervisor/api/overview")
+    assert numbers["calls"] >= 5 and numbers["spend_usd"] > 0  # ask_claude, ask_gpt, fix_fee x2, review_fix
+
+    # the sidebar's "Supervisor" entry opens the page
+    page.goto(printed["ui"] + "/")
+    page.get_by_role("link", name="Supervisor").first.click()
+    expect(page).to_have_url(re.compile(r"/plugin/supervisor$"))
+    expect(page.get_by_test_id("kpi-calls-value")).to_have_text(f"{numbers['calls']:,}")
+    expect(page.get_by_test_id("kpi-spend-value")).to_have_text(re.compile(r"^\$0\.0\d+$"))
+    chart = page.get_by_test_id("series")
+    expect(chart.locator("canvas")).to_be_visible()
+    for provider in ("anthropic", "openai"):  # one series per provider in the chart's legend
+        expect(chart.locator(".u-legend").get_by_text(provider)).to_be_visible()
+    expect(page.get_by_test_id("top-dags").get_by_role("link", name=FIX_DAG)).to_be_visible()
+    expect(page.get_by_test_id("top-runs").get_by_role("link", name=re.compile(fix_run.replace("+", r"\+"))))\
+        .to_be_visible()  # fmt: skip
+    _shot(page, shots, "supervisor-overview")
+
+    # live: a new run's calls show without a reload
+    before = page.get_by_test_id("kpi-calls-value").inner_text()
+    run_id = stack.trigger(DEMO_DAG)
+    assert stack.wait(DEMO_DAG, run_id, timeout_s=240) == "success"
+    expect(page.get_by_test_id("kpi-calls-value")).not_to_have_text(before, timeout=LIVE_WITHIN_MS)
+    assert not errors, errors
+
+
+def test_the_dag_run_and_task_tabs_show_the_bug_fix(
+    tour: tuple[Page, list[str]], stack: AirflowStack, fix_run: str, printed: dict[str, str], shots: list[Path]
+) -> None:
+    page, errors = tour
+    run = stack.request("GET", f"/supervisor/api/dags/{FIX_DAG}/runs/{quote(fix_run, safe='')}")
+    fix_calls = [c for c in run["calls"] if c["task_id"] == "fix_fee"]
+    assert len(fix_calls) >= 2 and {c["provider"] for c in fix_calls} == {"anthropic", "openai"}  # author, reviewer
+
+    page.goto(f"{printed['ui']}/dags/{FIX_DAG}/plugin/supervisor-dag")  # the DAG's "Supervisor" tab
+    expect(page.get_by_test_id("dag-tasks").get_by_text("fix_fee")).to_be_visible()
+    expect(page.get_by_test_id("supervisor-chart").first.locator("canvas")).to_be_visible()
+    _shot(page, shots, "supervisor-dag")
+
+    page.goto(f"{printed['ui']}/dags/{FIX_DAG}/runs/{fix_run}/plugin/supervisor-run")
+    expect(page.get_by_test_id("run-calls-value")).to_have_text(str(len(run["calls"])))
+    expect(page.get_by_test_id("run-timeline").get_by_role("link", name="review_fix")).to_be_visible()
+    _shot(page, shots, "supervisor-run")
+
+    page.get_by_test_id("run-tasks").get_by_role("link", name="fix_fee").click()
+    expect(page).to_have_url(re.compile(r"/tasks/fix_fee/plugin/supervisor-task$"))
+    transcript = page.get_by_test_id("transcript")
+    expect(transcript.get_by_test_id("attempt")).to_have_count(len(fix_calls))
+    expect(transcript.locator("[data-role=system]").first).to_be_visible()  # the request as sent
+    expect(transcript.locator("[data-role=assistant]").first).to_be_visible()  # and the answer
+    expect(page.get_by_test_id("context")).to_contain_text("src/payments/fees.py")
+    expect(page.get_by_test_id("iterations")).to_contain_text("passed")
+    expect(page.get_by_test_id("review")).to_contain_text("approve")
+    patch = (stack.home / "supervisor_artifacts").glob(f"{FIX_DAG}/*/fix_fee/patch.diff")
+    added = next(line for line in next(patch).read_text().splitlines() if line.startswith("+") and
+                 not line.startswith("+++"))  # fmt: skip
+    expect(page.get_by_test_id("diff")).to_contain_text(added[1:].strip())
+    _shot(page, shots, "supervisor-transcript")
+    assert not errors, errors
+
+
+def test_the_views_follow_the_dark_theme_and_the_home_tile_shows_spend(
+    tour: tuple[Page, list[str]], fix_run: str, printed: dict[str, str], shots: list[Path]
+) -> None:
+    page, errors = tour
+    page.goto(printed["ui"] + "/")
+    tile = page.get_by_test_id("supervisor-tile")
+    expect(tile.get_by_test_id("tile-spend")).to_have_text(re.compile(r"^\$0\.0\d+$"))
+    _shot(page, shots, "supervisor-home-tile")
+
+    page.goto(printed["ui"] + "/plugin/supervisor")
+    card = page.get_by_test_id("kpi-spend")
+    expect(card).to_be_visible()
+    light = card.evaluate("element => getComputedStyle(element).backgroundColor")
+    page.get_by_role("button", name="User").click()
+    page.get_by_text("Appearance").click()
+    page.get_by_text("Dark Mode").click()
+    expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"))
+    expect(card).not_to_have_css("background-color", light)
+    expect(page.get_by_test_id("series").locator("canvas")).to_be_visible()  # redrawn in the dark colours
+    _shot(page, shots, "supervisor-overview-dark")
+    assert not errors, errors
