@@ -54,9 +54,11 @@ class Launcher:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     fake_server: Any = None
 
+    base_path: str = ""
+
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.port}{self.base_path}"
 
     def stop(self) -> None:
         for name, proc in self.processes.items():
@@ -94,8 +96,11 @@ def _persistent_secrets(home: Path) -> dict[str, str]:
     return data
 
 
-def airflow_env(root: Path, home: Path, port: int, base: dict[str, str], dags: Path | None = None) -> dict[str, str]:
-    """The environment every Airflow component and CLI call of ``make run`` shares."""
+def airflow_env(
+    root: Path, home: Path, port: int, base: dict[str, str], dags: Path | None = None, base_path: str = ""
+) -> dict[str, str]:
+    """The environment every Airflow component and CLI call of ``make run`` shares (``base_path``: serve the UI
+    and APIs under a path, e.g. ``/airflow``, as behind a reverse proxy)."""
     local = _persistent_secrets(home)
     passwords = home / "simple_auth_manager_passwords.json"
     passwords.write_text(json.dumps({"admin": local["admin_password"]}))
@@ -116,8 +121,8 @@ def airflow_env(root: Path, home: Path, port: int, base: dict[str, str], dags: P
             "AIRFLOW__API_AUTH__JWT_SECRET": local["jwt_secret"],
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}{base_path}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}{base_path}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
@@ -283,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         "--demo-dag", default=os.environ.get("SUPERVISOR_DEMO_DAG", DEMO_DAG_IDS), help="comma-separated DAG ids"
     )
     parser.add_argument("--no-demo", action="store_true", help="start Airflow without triggering the demo run")
+    parser.add_argument("--base-path", default="", help="serve Airflow under this path, e.g. /airflow (default: /)")
     parser.add_argument("--exit-after-demo", action="store_true", help="stop everything once the demo run ends")
     parser.add_argument("--reparse", action="store_true", help="re-parse the DAG files of a running `make run` now")
     args = parser.parse_args(argv)
@@ -290,11 +296,12 @@ def main(argv: list[str] | None = None) -> int:
         return reparse(args)
 
     root = args.project_dir.resolve()
-    launcher = Launcher(root=root, port=args.port, home=(args.home or root / ".airflow").resolve())
+    base_path = "/" + args.base_path.strip("/") if args.base_path.strip("/") else ""
+    launcher = Launcher(root=root, port=args.port, home=(args.home or root / ".airflow").resolve(), base_path=base_path)
     launcher.home.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        env = airflow_env(launcher.root, launcher.home, args.port, dict(os.environ), args.dags_folder)
+        env = airflow_env(launcher.root, launcher.home, args.port, dict(os.environ), args.dags_folder, base_path)
         modes = provider_endpoints(env, launcher)
         prepare(launcher, env)
         start_components(launcher, env)

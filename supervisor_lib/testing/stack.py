@@ -41,6 +41,7 @@ class AirflowStack:
     :param env: extra environment (provider keys and base URLs, ``AIRFLOW__...`` settings, the metadata DB URL);
         the caller's ``AIRFLOW*`` and ``SUPERVISOR_*`` variables are not inherited.
     :param project_dir: the project whose ``airflow_settings.yaml`` is applied.
+    :param base_path: serve Airflow under this path (``/airflow``), as behind a reverse proxy; default ``/``.
     """
 
     def __init__(
@@ -51,12 +52,14 @@ class AirflowStack:
         env: dict[str, str] | None = None,
         project_dir: Path | None = None,
         start_timeout_s: float = 240.0,
+        base_path: str = "",
     ) -> None:
         self.dags_folder = dags_folder
         self.home = home or dags_folder.parent / "airflow_home"
         self.project_dir = project_dir or Path.cwd()
         self.port = _free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
+        self.base_url = f"http://127.0.0.1:{self.port}{self.base_path}"
         self.extra_env = dict(env or {})
         self.start_timeout_s = start_timeout_s
         self.output: list[str] = []
@@ -86,6 +89,7 @@ class AirflowStack:
             str(self.dags_folder),
             "--project-dir",
             str(self.project_dir),
+            *(["--base-path", self.base_path] if self.base_path else []),
         ]
         self._proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         ready = threading.Event()

@@ -40,6 +40,8 @@ CHROMIUM_ARGS = [
 ]
 DEMO_DAG = "supervisor_demo"
 FIX_DAG = "payments_bugfix"
+#: the UI test's Airflow runs under a non-root ``[api] base_url`` (``make run --base-path``)
+BASE_PATH = "/airflow"
 #: how long the browser waits for the UI to show something (the log view fetches the log after the page loads)
 UI_TIMEOUT_MS = 20_000
 
@@ -61,7 +63,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
     env = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": fresh_database_url(DATABASES, "supervisor_it_ui", base)}
     # AirflowStack passes on no AIRFLOW*/SUPERVISOR_* variables, and conftest removed the provider keys: the
     # launcher itself must fall back to its offline demo provider, as it does for a newcomer without keys.
-    with AirflowStack(base / "dags", env=env, project_dir=ROOT) as running:
+    # served under a path, as behind a reverse proxy: Airflow's pages and the plugin's views must work there too
+    with AirflowStack(base / "dags", env=env, project_dir=ROOT, base_path=BASE_PATH) as running:
         running.wait_for_dag(DEMO_DAG)
         running.wait_for_dag(FIX_DAG)
         yield running
@@ -194,7 +197,8 @@ def fix_run(stack: AirflowStack, demo_run: str) -> str:
 @pytest.fixture
 def tour(browser: Browser, printed: dict[str, str], shots: list[Path], request: pytest.FixtureRequest
          ) -> Iterator[tuple[Page, list[str]]]:  # fmt: skip
-    """A signed-in page at the tour's size, and the browser console's errors since sign-in."""
+    """A signed-in page at the tour's size, and the browser console's errors since sign-in (a request for a
+    Supervisor asset or API route outside the base path counts as one)."""
     context = browser.new_context(viewport=TOUR_VIEWPORT)
     context.set_default_timeout(UI_TIMEOUT_MS)
     opened = context.new_page()
@@ -203,6 +207,9 @@ def tour(browser: Browser, printed: dict[str, str], shots: list[Path], request: 
     errors: list[str] = []
     opened.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     opened.on("pageerror", lambda error: errors.append(str(error)))
+    inside = f"{printed['ui']}/supervisor/"
+    opened.on("request", lambda r: errors.append(f"outside {BASE_PATH}: {r.url}")
+              if "/supervisor/" in r.url and not r.url.startswith(inside) else None)  # fmt: skip
     yield opened, errors
     _screenshot(opened, shots, f"{request.node.name}-last")
     context.close()
@@ -224,7 +231,7 @@ def test_the_supervisor_page_charts_the_demo_runs_and_updates_live(
     # the sidebar's "Supervisor" entry opens the page
     page.goto(printed["ui"] + "/")
     page.get_by_role("link", name="Supervisor").first.click()
-    expect(page).to_have_url(re.compile(r"/plugin/supervisor$"))
+    expect(page).to_have_url(f"{printed['ui']}/plugin/supervisor")
     expect(page.get_by_test_id("kpi-calls-value")).to_have_text(f"{numbers['calls']:,}")
     expect(page.get_by_test_id("kpi-spend-value")).to_have_text(re.compile(r"^\$0\.0\d+$"))
     chart = page.get_by_test_id("series")
