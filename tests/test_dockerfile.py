@@ -61,9 +61,11 @@ def test_install_steps_work_in_a_venv(tmp_path: Path) -> None:
         if ins == "COPY" and "${SUPERVISOR_SRC}" in args:
             for source in [a for a in shlex.split(args) if not a.startswith("--")][:-1]:
                 target = src / source.rstrip("/") if source.endswith("/") else src / source
-                copy = shutil.copytree if (ROOT / source).is_dir() else shutil.copy
                 target.parent.mkdir(parents=True, exist_ok=True)
-                copy(ROOT / source, target)
+                if (ROOT / source).is_dir():  # what .dockerignore leaves out never reaches the image
+                    shutil.copytree(ROOT / source, target, ignore=shutil.ignore_patterns(*_dockerignored()))
+                else:
+                    shutil.copy(ROOT / source, target)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     env = {
@@ -79,3 +81,20 @@ def test_install_steps_work_in_a_venv(tmp_path: Path) -> None:
     check = "import importlib.metadata as m, supervisor_lib; print(m.version('apache-airflow'))"
     out = subprocess.run([str(venv / "bin" / "python"), "-c", check], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == _locked_version("apache-airflow"), out.stderr[-2000:]
+    # the installed package registers the plugin and carries the views' bundle (no Node in the image)
+    plugin = (
+        "import importlib.metadata as m, pathlib, supervisor_lib.plugin as p;"
+        "print([e.value for e in m.entry_points(group='airflow.plugins')]);"
+        "print(sorted(f.name for f in (pathlib.Path(p.__file__).parent / 'static').iterdir()))"
+    )
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", plugin], capture_output=True, text=True, env=env)
+    points, static = out.stdout.strip().splitlines()
+    assert points == "['supervisor_lib.plugin.airflow_plugin:SupervisorPlugin']", out.stderr[-2000:]
+    assert "supervisor.js" in static and "icon.svg" in static
+    assert not list((src / "supervisor_lib").rglob("node_modules")), "node_modules must not reach the image"
+
+
+def _dockerignored() -> list[str]:
+    """The name patterns of .dockerignore (``**/x`` and ``x`` both as ``x``)."""
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    return [line.strip().removeprefix("**/") for line in lines if line.strip() and not line.startswith("#")]
