@@ -15,6 +15,8 @@ HOURLY_UP_TO = timedelta(days=3)
 GROUPS = {"provider": "provider", "model": "model", "dag": "dag_id", "task_type": "task_type", "team": "team",
           "tag": "tags", "task": "task_id", "outcome": "outcome"}  # fmt: skip
 _TEXT_LIMIT = 250
+#: the times a filter may name (no call is older; far enough ahead for any window end)
+EARLIEST, LATEST = datetime(1970, 1, 2, tzinfo=UTC), datetime(2999, 12, 30, tzinfo=UTC)
 
 
 class FilterError(ValueError):
@@ -112,6 +114,8 @@ def _time(param: str, value: str) -> datetime:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise FilterError(param, f"not an ISO-8601 time: {value[:40]!r}") from None
+    if not EARLIEST.year <= parsed.year <= LATEST.year:
+        raise FilterError(param, f"must be between {EARLIEST.year} and {LATEST.year}: {value[:40]!r}")
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 

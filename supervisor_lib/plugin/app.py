@@ -28,10 +28,13 @@ from supervisor_lib.analytics.filters import FilterError, Filters
 from supervisor_lib.plugin.stores import StorePool
 from supervisor_lib.plugin.transcripts import task_transcript
 from supervisor_lib.store.db import Store
+from supervisor_lib.store.targets import StoreError
 
 STATIC = Path(__file__).resolve().parent / "static"
 URL_PREFIX = "/supervisor"
 _LIST_KEYS = ("series", "runs", "calls", "models")
+#: the longest DAG, run or task id a route accepts (Airflow's own limit is 250)
+_ID_LIMIT = 250
 
 
 def readable_dags(user: GetUserDep) -> frozenset[str] | None:
@@ -115,13 +118,23 @@ def create_app(stores: StorePool | None = None) -> FastAPI:
     app = FastAPI(title="Supervisor", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.stores = stores or StorePool()
     app.include_router(router, prefix="/api")
+    app.add_exception_handler(StoreError, _store_down)
     if STATIC.is_dir():  # the views' bundle: code only, no data, so it needs no token (like Airflow's own assets)
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
 
 def _store(request: Request) -> Store:
+    for name, value in request.path_params.items():  # ids from the path reach SQL as parameters: keep them sane
+        text = str(value)
+        if "\x00" in text or len(text) > _ID_LIMIT:
+            raise HTTPException(status_code=400, detail=f"{name}: at most {_ID_LIMIT} characters, no NUL")
     return request.app.state.stores.get()
+
+
+def _store_down(request: Request, exc: Exception) -> Response:
+    """The store is down or refused: 503 with the store's own (scrubbed) reason, never a bare 500."""
+    return JSONResponse({"detail": f"the analytics store is unavailable: {exc}"}, status_code=503)
 
 
 StoreDep = Annotated[Store, Depends(_store)]

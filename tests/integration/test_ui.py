@@ -248,6 +248,16 @@ def test_the_supervisor_page_charts_the_demo_runs_and_updates_live(
     run_id = stack.trigger(DEMO_DAG)
     assert stack.wait(DEMO_DAG, run_id, timeout_s=240) == "success"
     expect(page.get_by_test_id("kpi-calls-value")).not_to_have_text(before, timeout=LIVE_WITHIN_MS)
+
+    # drag across the chart to zoom into that stretch of time: the range becomes custom
+    start = page.get_by_label("from").input_value()
+    box = chart.locator(".u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    expect(page.get_by_label("from")).not_to_have_value(start)
     assert not errors, errors
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -171,3 +172,39 @@ def test_no_public_docs_and_the_bundle_needs_no_token(client: TestClient) -> Non
     if bundle.exists():
         answer = client.get("/supervisor/static/supervisor.js")
         assert answer.status_code == 200 and "javascript" in answer.headers["content-type"]
+
+
+#: hostile values for every parameter: SQL, NUL, huge, unicode, path tricks, numbers out of range
+HOSTILE = ["' OR 1=1 --", "x\x00y", "a" * 5000, "😀∑", "../../etc/passwd", "-1", "99999999999999999999", "%", "_",
+           "1e309", "2026-13-45T25:61:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59Z", ""]  # fmt: skip
+PARAMS = ["start", "end", "dag_id", "provider", "model", "team", "tag", "metric", "group_by", "by", "limit", "format"]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_parameters_get_a_4xx_never_a_500_or_a_slow_answer(client: TestClient, value: str) -> None:
+    import time
+
+    admin = _token(client, "admin", "admin")
+    for route, _dag in ROUTES:
+        path = route.split("?")[0]
+        for param in PARAMS:
+            started = time.perf_counter()
+            answer = client.get(f"/supervisor/api/{path}", params={param: value}, headers=admin)
+            assert answer.status_code in (200, 400, 422), (route, param, value[:20], answer.status_code, answer.text)
+            assert time.perf_counter() - started < 1.0, (route, param)
+    for bad_id in (value, "x\x00y", "d" * 300):  # in the path: DAG, run and task ids
+        if not bad_id.strip("./"):
+            continue
+        answer = client.get(f"/supervisor/api/dags/dag_a/runs/{quote(bad_id, safe='')}/tasks/fix/-1", headers=admin)
+        assert answer.status_code in (200, 400, 404), (bad_id[:20], answer.status_code, answer.text)
+
+
+def test_a_store_that_is_down_is_a_503_with_the_reason(client: TestClient) -> None:
+    plugin_app = SupervisorPlugin.fastapi_apps[0]["app"]
+    working = plugin_app.state.stores
+    plugin_app.state.stores = StorePool(size=1, make=lambda: Store.from_url("postgresql://nobody@127.0.0.1:1/none"))
+    try:
+        answer = _get(client, "overview", _token(client, "admin", "admin"))
+    finally:
+        plugin_app.state.stores = working
+    assert answer.status_code == 503 and "analytics store is unavailable" in answer.json()["detail"]
