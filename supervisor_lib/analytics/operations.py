@@ -76,7 +76,7 @@ def budgets(store: Store, dag_ids: frozenset[str] | None, now: datetime | None =
             "budget_key": key, "window": window, "label": label or key, "limit_usd": limit,
             "settled_usd": round(spent, 6), "reserved_usd": round(reserved, 6),
             "left_usd": round(limit - spent - reserved, 6) if limit is not None else None,
-            "window_end": _iso(window_end), "updated_at": _iso(updated),
+            "window_start": _iso(start), "window_end": _iso(window_end), "updated_at": _iso(updated),
             "forecast_usd": _forecast(spent + reserved, as_datetime(start), window_end, now),
         })  # fmt: skip
     return found

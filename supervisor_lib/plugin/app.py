@@ -13,17 +13,18 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from airflow.api_fastapi.app import get_auth_manager
-from airflow.api_fastapi.auth.managers.models.resource_details import AccessView, DagAccessEntity
+from airflow.api_fastapi.auth.managers.models.resource_details import AccessView, DagAccessEntity, DagDetails
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag, requires_access_view
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from supervisor_lib.analytics import operations, queries
+from supervisor_lib.analytics import findings, operations, queries
 from supervisor_lib.analytics.filters import FilterError, Filters
 from supervisor_lib.plugin.stores import StorePool
 from supervisor_lib.plugin.transcripts import task_transcript
@@ -199,8 +200,10 @@ def stamp(store: StoreDep, readable: Readable) -> Response:
 
 @router.get("/tile", dependencies=_VIEW)
 def tile(store: StoreDep, readable: Readable) -> Response:
-    """The Home page tile."""
-    return JSONResponse(queries.tile(store, readable))
+    """The Home page tile: spend today and yesterday, failed calls today, open anomalies of the last 7 days."""
+    now = datetime.now(UTC)
+    week = findings.open_count(store, readable, now - timedelta(days=7))
+    return JSONResponse({**queries.tile(store, readable, now), "open_anomalies": week})
 
 
 @router.get("/dags/{dag_id}", dependencies=_RUN)
@@ -219,6 +222,79 @@ def run(store: StoreDep, dag_id: str, run_id: str, format: Format = "json") -> R
 def transcript(store: StoreDep, dag_id: str, run_id: str, task_id: str, map_index: int) -> Response:
     """One task instance's transcript and artifacts."""
     return JSONResponse(task_transcript(store, dag_id, run_id, task_id, map_index))
+
+
+@router.get("/anomalies", dependencies=_VIEW)
+def anomalies(
+    store: StoreDep,
+    filters: FiltersDep,
+    status: Literal["open", "acknowledged"] | None = None,
+    kind: Annotated[str | None, Query(max_length=40)] = None,
+    run_id: Annotated[str | None, Query(max_length=250)] = None,
+    task_id: Annotated[str | None, Query(max_length=250)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    format: Format = "json",
+) -> Response:
+    """The anomaly scan's findings in the range, newest first (a restricted user: only their DAGs')."""
+    found = findings.listed(store, filters.start, filters.end, dag_ids=filters.dag_ids, status=status, kind=kind,
+                            dag_id=filters.dag_id, run_id=run_id, task_id=task_id, limit=limit)  # fmt: skip
+    return _answer(found, format, "anomalies")
+
+
+@router.post("/anomalies/{finding_id}/status", dependencies=_VIEW)
+def anomaly_status(
+    store: StoreDep, user: GetUserDep, finding_id: str,
+    status: Annotated[Literal["open", "acknowledged"], Body(embed=True)] = "acknowledged",
+) -> Response:  # fmt: skip
+    """Acknowledge (or reopen) a finding: needs edit access to its DAG (to every DAG for a provider's)."""
+    finding = findings.get(store, finding_id)
+    if finding is None:
+        raise HTTPException(status_code=404, detail=f"finding_id: no finding {finding_id[:40]!r}")
+    _may_edit(user, finding["dag_id"])
+    findings.set_status(store, finding_id, status, user.get_name(), datetime.now(UTC))
+    return JSONResponse(findings.get(store, finding_id))
+
+
+@router.get("/anomalies/mutes", dependencies=_VIEW)
+def anomaly_mutes(store: StoreDep) -> Response:
+    """The mutes in force."""
+    return JSONResponse(findings.mutes(store, datetime.now(UTC)))
+
+
+@router.post("/anomalies/mutes", dependencies=_VIEW)
+def mute_anomalies(
+    store: StoreDep, user: GetUserDep,
+    kind: Annotated[str, Body(max_length=40)],
+    scope: Annotated[str, Body(max_length=300, pattern=r"^(\*|dag:.+|task:.+|provider:.+)$")],
+    days: Annotated[float | None, Body(gt=0, le=3650)] = 7,
+) -> Response:  # fmt: skip
+    """Silence a kind of finding (``*``: every kind) for a task, DAG or provider, or everywhere, for ``days``
+    (``null``: until unmuted). A DAG's or task's needs edit access to that DAG, the others to every DAG."""
+    if kind != "*" and kind not in findings.KINDS:
+        raise HTTPException(status_code=400, detail=f"kind: one of *, {', '.join(findings.KINDS)}")
+    dag = scope.split(":", 1)[1].split(".", 1)[0] if scope.startswith(("dag:", "task:")) else None
+    _may_edit(user, dag)
+    key = findings.mute_key(kind, scope)
+    until = findings.mute(store, key, user.get_name(), datetime.now(UTC), days)
+    return JSONResponse({"mute_key": key, "until": until.isoformat() if until else None})
+
+
+@router.delete("/anomalies/mutes/{mute_key:path}", dependencies=_VIEW)
+def unmute_anomalies(store: StoreDep, user: GetUserDep, mute_key: str) -> Response:
+    """End a mute."""
+    scope = mute_key.split("|", 1)[-1]
+    _may_edit(user, scope.split(":", 1)[1].split(".", 1)[0] if scope.startswith(("dag:", "task:")) else None)
+    if not findings.unmute(store, mute_key):
+        raise HTTPException(status_code=404, detail=f"mute_key: no mute {mute_key[:60]!r}")
+    return Response(status_code=204)
+
+
+def _may_edit(user: Any, dag_id: str | None) -> None:
+    """403 unless ``user`` may edit ``dag_id`` (every DAG when ``None``)."""
+    details = DagDetails(id=dag_id) if dag_id else None
+    if not get_auth_manager().is_authorized_dag(method="PUT", user=user, details=details):
+        what = f"DAG {dag_id!r}" if dag_id else "every DAG"
+        raise HTTPException(status_code=403, detail=f"changing this needs edit access to {what}")
 
 
 def _checked(answer: Callable[[], Any]) -> Any:

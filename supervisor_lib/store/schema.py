@@ -320,6 +320,48 @@ MIGRATIONS: tuple[Migration, ...] = (
         postgresql=backfill_sql("postgresql"),
         sqlite=backfill_sql("sqlite"),
     ),
+    Migration(
+        7,
+        "anomalies: findings of the anomaly scan (one row each, deduplicated), mutes, and the scan's watermarks",
+        statements=(
+            """CREATE TABLE IF NOT EXISTS anomalies (
+                finding_id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                occurred_at {timestamp} NOT NULL,
+                detected_at {timestamp} NOT NULL,
+                dag_id TEXT NULL,
+                run_id TEXT NULL,
+                task_id TEXT NULL,
+                map_index INTEGER NULL,
+                call_id TEXT NULL,
+                provider TEXT NULL,
+                model TEXT NULL,
+                score {real} NOT NULL,
+                reason TEXT NOT NULL,
+                group_key TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'open',
+                status_by TEXT NULL,
+                status_at {timestamp} NULL,
+                alerted_at {timestamp} NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS ix_anomalies_time ON anomalies (occurred_at)",
+            "CREATE INDEX IF NOT EXISTS ix_anomalies_status ON anomalies (status, occurred_at)",
+            "CREATE INDEX IF NOT EXISTS ix_anomalies_group ON anomalies (group_key)",
+            # a mute silences one kind of finding for one task, DAG or provider until a time (or for good)
+            """CREATE TABLE IF NOT EXISTS anomaly_mutes (
+                mute_key TEXT PRIMARY KEY,
+                until {timestamp} NULL,
+                created_by TEXT NULL,
+                created_at {timestamp} NOT NULL
+            )""",
+            """CREATE TABLE IF NOT EXISTS anomaly_watermarks (
+                scope TEXT PRIMARY KEY,
+                watermark {timestamp} NOT NULL,
+                updated_at {timestamp} NOT NULL
+            )""",
+        ),
+    ),
 )
 
 

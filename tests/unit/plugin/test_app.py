@@ -29,7 +29,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 ROUTES: list[tuple[str, str | None]] = [
     ("overview", None), ("series?metric=calls&group_by=dag", None), ("top?by=dag", None), ("top?by=run", None),
     ("errors", None), ("providers", None), ("budgets", None), ("decisions", None), ("tile", None), ("stamp", None),
-    ("facets", None),
+    ("facets", None), ("anomalies", None), ("anomalies/mutes", None),
     ("dags/dag_a", "dag_a"), ("dags/dag_a/runs/r1", "dag_a"), ("dags/dag_a/runs/r1/tasks/fix/-1", "dag_a"),
     ("dags/dag_b", "dag_b"), ("dags/dag_b/runs/r2", "dag_b"), ("dags/dag_b/runs/r2/tasks/fix/-1", "dag_b"),
 ]  # fmt: skip
@@ -48,6 +48,17 @@ def _seed(store: Store) -> None:
                 transcript={"request": {"messages": [{"role": "user", "content": f"secret plan of {dag}"}]}},
             ))  # fmt: skip
     store.insert_attempts([r.to_row() for r in records], {r.call_id: r.transcript for r in records if r.transcript})
+    from supervisor_lib.analytics import findings
+    from supervisor_lib.analytics.findings import Finding
+
+    findings.record(store, [
+        Finding(kind="context_blowup", subject=f"call:{dag}-1", occurred_at=NOW - timedelta(minutes=5), score=9.0,
+                reason=f"input 48,210 tokens, 11.8x the median of {dag}/fix", group_key=f"g-{dag}", dag_id=dag,
+                run_id=run, task_id="fix", map_index=-1, call_id=f"{dag}-1", provider="anthropic", model="m")
+        for dag, run in (("dag_a", "r1"), ("dag_b", "r2"))
+    ] + [Finding(kind="error_burst", subject="provider:anthropic", occurred_at=NOW - timedelta(minutes=3),
+                 score=4.0, reason="anthropic failed 14 of 20 calls", group_key="g-p", provider="anthropic")],
+        NOW)  # fmt: skip
     state = RoutingState(store)
     for dag, run in (("dag_a", "r1"), ("dag_b", "r2")):
         state.log_decision({"decision_id": f"d-{dag}", "dag_id": dag, "run_id": run, "task_id": "fix",
@@ -208,3 +219,30 @@ def test_a_store_that_is_down_is_a_503_with_the_reason(client: TestClient) -> No
     finally:
         plugin_app.state.stores = working
     assert answer.status_code == 503 and "analytics store is unavailable" in answer.json()["detail"]
+
+
+def test_anomalies_per_user_and_who_may_acknowledge_or_mute(client: TestClient) -> None:
+    admin, alice = _token(client, "admin", "admin"), _token(client, "alice", "viewer")
+    everything = _get(client, "anomalies", admin).json()
+    assert {f["dag_id"] for f in everything} == {"dag_a", "dag_b", None}
+    [mine] = _get(client, "anomalies", alice).json()
+    assert mine["dag_id"] == "dag_a" and "11.8x the median" in mine["reason"]
+    assert _get(client, "tile", alice).json()["open_anomalies"] == 1
+
+    url = f"/supervisor/api/anomalies/{mine['finding_id']}/status"
+    assert client.post(url, json={"status": "acknowledged"}, headers=alice).status_code == 403  # a viewer
+    done = client.post(url, json={"status": "acknowledged"}, headers=admin)
+    assert done.status_code == 200 and done.json()["status"] == "acknowledged" and done.json()["status_by"] == "admin"
+    assert _get(client, "tile", alice).json()["open_anomalies"] == 0
+    assert client.post("/supervisor/api/anomalies/nope/status", json={}, headers=admin).status_code == 404
+    client.post(url, json={"status": "open"}, headers=admin)
+
+    mutes = "/supervisor/api/anomalies/mutes"
+    muted = client.post(mutes, json={"kind": "context_blowup", "scope": "task:dag_a.fix", "days": 1}, headers=admin)
+    assert muted.status_code == 200 and muted.json()["mute_key"] == "context_blowup|task:dag_a.fix"
+    assert [m["mute_key"] for m in _get(client, "anomalies/mutes", admin).json()] == ["context_blowup|task:dag_a.fix"]
+    assert client.post(mutes, json={"kind": "vibes", "scope": "*"}, headers=admin).status_code == 400
+    assert client.post(mutes, json={"kind": "*", "scope": "; DROP"}, headers=admin).status_code == 422
+    assert client.post(mutes, json={"kind": "*", "scope": "*"}, headers=alice).status_code == 403
+    gone = client.delete(f"{mutes}/{quote('context_blowup|task:dag_a.fix')}", headers=admin)
+    assert gone.status_code == 204 and _get(client, "anomalies/mutes", admin).json() == []
