@@ -9,13 +9,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
 
-.PHONY: run test lint unit env lock clean benchmarks reparse
+.PHONY: run test lint unit env lock clean benchmarks reparse demo-history
 
 run: $(STAMP) ## Airflow with our DAGs, plugin and a demo run on http://127.0.0.1:8080 (Ctrl-C stops it)
 	$(BIN)/python -m supervisor_lib.local.run
 
 reparse: $(STAMP) ## while `make run` runs: show a new or edited spec now instead of within 30 s
 	$(BIN)/python -m supervisor_lib.local.run --reparse
+
+demo-history: $(STAMP) ## a month of demo calls (marked as demo data) in the `make run` store; ARGS=--remove takes them out
+	$(BIN)/python -m supervisor_lib.local.demo_history $(ARGS)
 
 test: $(STAMP) lint ## the whole suite: lint, types, unit, integration and DAG integrity tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -47,12 +47,12 @@ DEFAULT_FIELDS: dict[str, dict[str, str]] = {
 _LABELS = {
     "context_blowup": "context blow-up", "latency_spike": "latency spike", "runaway_output": "runaway output",
     "error_burst": "error burst", "model_change": "model change", "spend_spike": "spend spike",
-    "error_rate": "error rate", "latency_p95": "p95 latency", "budget_runout": "budget running out",
+    "latency_p95": "p95 latency", "budget_runout": "budget running out",
 }  # fmt: skip
 
 
 #: kinds about a provider as a whole, whichever DAGs' calls showed it
-_PROVIDER_WIDE = ("error_burst", "error_rate")
+_PROVIDER_WIDE = ("error_burst",)
 
 
 class AlertConfigError(ValueError):

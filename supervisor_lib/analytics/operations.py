@@ -9,7 +9,7 @@ from typing import Any
 
 from supervisor_lib.analytics.filters import Filters
 from supervisor_lib.analytics.queries import _HIST, _iso, _rows, decisions
-from supervisor_lib.routing.forecast import project
+from supervisor_lib.routing.forecast import STORED_FORECAST_FRESH, StoredForecast, project
 from supervisor_lib.store.cursor import as_datetime
 from supervisor_lib.store.db import Store
 from supervisor_lib.store.rollups import percentile
@@ -18,6 +18,8 @@ from supervisor_lib.store.rollups import percentile
 HEALTH_WINDOW = timedelta(hours=1)
 #: per-run budgets (whose window is the run) show while the run spent in the last this long
 RUN_BUDGETS_SHOWN = timedelta(hours=24)
+#: the router's default ``routing.forecast.min_elapsed_fraction`` (the run-rate of the first hours of a window)
+_MIN_ELAPSED = 0.05
 
 
 def providers(store: Store, dag_ids: frozenset[str] | None, now: datetime | None = None) -> dict[str, Any]:
@@ -60,24 +62,28 @@ def budgets(store: Store, dag_ids: frozenset[str] | None, now: datetime | None =
     to those who may read the DAG; budgets over providers, teams and tags only to a user who may read every DAG."""
     now = now or datetime.now(UTC)
     sql = ("SELECT s.budget_key, s.window_id, s.spent_usd, s.limit_usd, s.label, s.window_start, s.window_end,"
-           " s.updated_at,"
+           " s.updated_at, s.forecast_usd, s.forecast_low_usd, s.forecast_high_usd, s.forecast_basis_usd,"
+           " s.forecast_method, s.forecast_runs_out, s.forecast_at,"
            " COALESCE((SELECT SUM(r.amount_usd) FROM budget_reservations r WHERE r.budget_key = s.budget_key"
            " AND r.window_id = s.window_id AND r.expires_at > ?), 0) FROM budget_spend s"
            " WHERE (s.window_end IS NULL AND s.updated_at > ?) OR s.window_end > ?"
            " ORDER BY s.budget_key, s.window_id")  # fmt: skip
     found = []
     recent = now - RUN_BUDGETS_SHOWN
-    for key, window, spent, limit, label, start, end, updated, reserved in _rows(store, sql, (now, recent, now)):
+    for key, window, spent, limit, label, start, end, updated, *stored, reserved in _rows(
+        store, sql, (now, recent, now)
+    ):
         subject, name = [*key.split(":"), "", ""][:2]
         if not _visible(subject, name, dag_ids):
             continue
-        window_end = as_datetime(end)
+        window_start, window_end = as_datetime(start), as_datetime(end)
+        committed = spent + reserved
         found.append({
             "budget_key": key, "window": window, "label": label or key, "limit_usd": limit,
             "settled_usd": round(spent, 6), "reserved_usd": round(reserved, 6),
             "left_usd": round(limit - spent - reserved, 6) if limit is not None else None,
-            "window_start": _iso(start), "window_end": _iso(window_end), "updated_at": _iso(updated),
-            "forecast_usd": _forecast(spent + reserved, as_datetime(start), window_end, now),
+            "window_start": _iso(window_start), "window_end": _iso(window_end), "updated_at": _iso(updated),
+            **_forecast(committed, limit, window_start, window_end, now, stored),
         })  # fmt: skip
     return found
 
@@ -88,8 +94,40 @@ def _visible(subject: str, name: str, dag_ids: frozenset[str] | None) -> bool:
     return subject in ("dag", "run") and name in dag_ids
 
 
-def _forecast(committed: float, start: datetime | None, end: datetime | None, now: datetime) -> float | None:
-    """Spend projected to the window's end at the pace so far (``None`` for a window without time bounds: a run)."""
-    if start is None or end is None:
+def _forecast(committed: float, limit: float | None, start: datetime | None, end: datetime | None, now: datetime,
+              stored: list[Any]) -> dict[str, Any]:  # fmt: skip
+    """The window's projected end spend, its band, how it was made and when the limit runs out: the anomaly scan's
+    stored forecast while fresh (plus what was committed since, as the router reads it), else the run-rate."""
+    none = {"forecast_usd": None, "forecast_low_usd": None, "forecast_high_usd": None, "forecast_method": None,
+            "runs_out_at": None}  # fmt: skip
+    if start is None or end is None:  # a run's budget: no time window to project over
+        return none
+    forecast, low, high, basis, method, runs_out_on, made_at = stored
+    made = as_datetime(made_at)
+    if forecast is not None and made is not None and timedelta(0) <= now - made <= STORED_FORECAST_FRESH:
+        since = max(0.0, committed - float(basis or 0))
+        projected = project(committed, start, end, now, _MIN_ELAPSED, StoredForecast(forecast, basis or 0.0, made))
+        out = as_datetime(runs_out_on)
+        if limit is not None and committed >= limit:
+            out = now
+        return {"forecast_usd": round(projected, 6), "forecast_low_usd": round(max(committed, low + since), 6),
+                "forecast_high_usd": round(high + since, 6), "forecast_method": method,
+                "runs_out_at": _iso(out)}  # fmt: skip
+    return {
+        **none,
+        "forecast_usd": round(project(committed, start, end, now, _MIN_ELAPSED), 6),
+        "forecast_method": "run-rate",
+        "runs_out_at": _iso(runs_out(committed, limit, start, end, now)),
+    }
+
+
+def runs_out(committed: float, limit: float | None, start: datetime | None, end: datetime | None, now: datetime
+             ) -> datetime | None:  # fmt: skip
+    """When the budget runs out at the pace so far, if that is before its window ends (``None`` otherwise)."""
+    if limit is None or start is None or end is None or committed <= 0:
         return None
-    return round(project(committed, start, end, now, 0.05), 6)
+    if committed >= limit:
+        return now
+    pace = committed / max((now - start).total_seconds(), 60.0)  # dollars per second so far
+    at = now + timedelta(seconds=(limit - committed) / pace)
+    return at if at < end else None

@@ -36,6 +36,7 @@ PROVIDER_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 #: the demo runs: a question to each provider, then a supervised bug fix of include/repos/payments
 DEMO_DAG_IDS = "supervisor_demo,payments_bugfix"
 DEMO_SCRIPT = Path("include") / "demo" / "fake_provider.yaml"
+SCAN_DAG_ID = "supervisor_anomaly_scan"
 
 
 def log(message: str) -> None:
@@ -230,6 +231,13 @@ def wait_until(what: str, check: Any, launcher: Launcher, timeout: float) -> Any
     raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}; see {launcher.home / 'logs'}")
 
 
+def announce_anomaly_scan(env: dict[str, str]) -> None:
+    """Say when the anomaly scan runs (its DAG starts unpaused: ``is_paused_upon_creation=False``)."""
+    schedule = env.get("SUPERVISOR_ANOMALY_SCAN_SCHEDULE")
+    when = f"on {schedule!r}" if schedule else "every 15 minutes"
+    log(f"anomaly scan: {SCAN_DAG_ID} {when}; `make demo-history` seeds a month of demo calls to look at")
+
+
 def run_demo(launcher: Launcher, password: str, dag_id: str) -> str:
     """Trigger ``dag_id`` through the REST API, wait for it to finish and print the outcome."""
     api = f"{launcher.base_url}/api/v2"
@@ -315,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         _banner(launcher, password, modes)
         states = [] if args.no_demo else [run_demo(launcher, password, d) for d in args.demo_dag.split(",") if d]
         state = "skipped" if not states else ("success" if set(states) == {"success"} else "failed")
+        announce_anomaly_scan(env)
         if args.exit_after_demo:
             return 0 if state in ("success", "skipped") else 1
         log("Airflow is running. Press Ctrl-C to stop every process started here.")

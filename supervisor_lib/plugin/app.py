@@ -24,7 +24,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Req
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from supervisor_lib.analytics import findings, operations, queries
+from supervisor_lib.analytics import findings, operations, queries, spend
 from supervisor_lib.analytics.filters import FilterError, Filters
 from supervisor_lib.plugin.stores import StorePool
 from supervisor_lib.plugin.transcripts import task_transcript
@@ -177,6 +177,14 @@ def providers(store: StoreDep, readable: Readable, format: Format = "json") -> R
 def budgets(store: StoreDep, readable: Readable, format: Format = "json") -> Response:
     """Open budget windows with their forecast."""
     return _answer(operations.budgets(store, readable), format, "budgets")
+
+
+@router.get("/forecast", dependencies=_VIEW)
+def forecast(store: StoreDep, filters: FiltersDep, format: Format = "json") -> Response:
+    """Spend this month so far and projected to the month's end, with a band, for the filters' scope (their time
+    range is not used: the forecast reads its own history)."""
+    answer = spend.spend_forecast(store, filters)
+    return _answer(answer if format == "json" else [*answer["history"], *answer["days"]], format, "forecast")
 
 
 @router.get("/decisions", dependencies=_VIEW)

@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 from supervisor_lib.routing.catalog import check_keys
-from supervisor_lib.routing.forecast import BudgetForecast, project
+from supervisor_lib.routing.forecast import BudgetForecast, StoredForecast, project
 
 #: a tolerance for float sums of many small costs
 EPSILON_USD = 1e-9
@@ -232,6 +232,8 @@ class Usage:
 
     spent_usd: float = 0.0
     reserved_usd: float = 0.0
+    #: the window's end spend as the anomaly scan forecast it (``analytics.forecast``), if it did
+    stored: StoredForecast | None = None
 
 
 def blocking(charges: Iterable[Charge], usage: Mapping[tuple[str, str], Usage], estimate_usd: float,
@@ -267,7 +269,7 @@ def forecasts(
     for charge in charges:
         used = usage.get((charge.key, charge.window), Usage())
         committed = used.spent_usd + used.reserved_usd
-        projected = project(committed, charge.start, charge.end, now, min_elapsed_fraction)
+        projected = project(committed, charge.start, charge.end, now, min_elapsed_fraction, used.stored)
         result.append(
             BudgetForecast(
                 charge.describe(), charge.window, charge.limit.usd, used.spent_usd, used.reserved_usd, projected

@@ -1,9 +1,13 @@
 """Quota forecasting: spend so far and projected end-of-window spend per budget (pure: no I/O, no Airflow).
 
-The model is deliberately simple and explainable: the spend rate so far continues until the window ends
-(``projected = spent * window length / elapsed``). Early in a window one call is not a trend, so the elapsed time
-is never taken as less than ``min_elapsed_fraction`` of the window. A per-run budget has no time window: its
-projection is what is already committed.
+One forecast serves the router, the views and the budget alerts: the anomaly scan (``supervisor_anomaly_scan``)
+forecasts each month window from its scope's daily spend (:func:`supervisor_lib.analytics.forecast.forecast_spend`:
+weekday effects, a trend, a band from backtests) and stores it with the budget's row; the router reads it with the
+spend (:class:`StoredForecast`) and adds what was committed since. Where there is none (a day window, no scan yet,
+or one older than :data:`STORED_FORECAST_FRESH`), the plain run-rate: the spend rate so far continues until the
+window ends (``projected = spent * window length / elapsed``). Early in a window one call is not a trend, so the
+elapsed time is never taken as less than ``min_elapsed_fraction`` of the window. A per-run budget has no time
+window: its projection is what is already committed.
 
 The router reads the *pressure* — the highest share of its limit any budget is projected to reach — and from
 ``prefer_cheaper_at`` allows one tier below the requested one (cheapest first), from ``cheapest_at`` the cheapest
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -93,12 +97,44 @@ class BudgetForecast:
         }
 
 
+@dataclass(frozen=True)
+class StoredForecast:
+    """A window's end spend as the anomaly scan forecast it from the daily spend history
+    (:func:`supervisor_lib.analytics.forecast.forecast_spend`: weekday effects, a backtested band), stored with the
+    budget's row so the router reads it in the same round trip as the spend.
+
+    :param projected_usd: the forecast end-of-window spend.
+    :param basis_usd: the committed spend (settled + reserved) it was made from; what was committed since adds to it.
+    :param made_at: when it was made; older than :data:`STORED_FORECAST_FRESH` it is ignored.
+    """
+
+    projected_usd: float
+    basis_usd: float
+    made_at: datetime
+
+
+#: how long a stored forecast is used (the scan refreshes it every 15 minutes by default)
+STORED_FORECAST_FRESH = timedelta(hours=2)
+
+
 def project(
-    committed_usd: float, start: datetime | None, end: datetime | None, now: datetime, min_elapsed_fraction: float
+    committed_usd: float,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+    min_elapsed_fraction: float,
+    stored: StoredForecast | None = None,
 ) -> float:
-    """Projected spend at the window's end; ``committed_usd`` when the window has no time bounds."""
+    """Projected spend at the window's end; ``committed_usd`` when the window has no time bounds.
+
+    With a fresh ``stored`` forecast (the analytics' one, for month windows): that forecast plus what was committed
+    since it was made; otherwise the spend rate so far, continued to the window's end. Never below what is
+    already committed.
+    """
     if start is None or end is None:
         return committed_usd
+    if stored is not None and timedelta(0) <= now - stored.made_at <= STORED_FORECAST_FRESH:
+        return max(committed_usd, stored.projected_usd + max(0.0, committed_usd - stored.basis_usd))
     length = (end - start).total_seconds()
     elapsed = max((now - start).total_seconds(), length * min_elapsed_fraction)
     return committed_usd * max(1.0, length / elapsed)

@@ -24,6 +24,7 @@ from typing import Any
 
 from supervisor_lib.providers.scrub import scrub
 from supervisor_lib.routing.budgets import Charge, Usage, blocking
+from supervisor_lib.routing.forecast import StoredForecast
 from supervisor_lib.routing.health import BreakerRecord, Sample
 from supervisor_lib.store.cursor import StoreCursor, as_datetime
 from supervisor_lib.store.db import Store
@@ -236,7 +237,7 @@ def _usage(cur: StoreCursor, charges: Sequence[Charge], now: datetime, *, lock: 
     keys = sorted({key for key, _ in wanted})
     marks = ", ".join("?" for _ in keys)
     reserved_sql = (
-        "SELECT budget_key, window_id, 0, SUM(amount_usd) FROM budget_reservations"
+        "SELECT budget_key, window_id, 0, SUM(amount_usd), NULL, NULL, NULL FROM budget_reservations"
         f" WHERE expires_at > ? AND budget_key IN ({marks}) GROUP BY budget_key, window_id"
     )
     if lock:
@@ -249,12 +250,18 @@ def _usage(cur: StoreCursor, charges: Sequence[Charge], now: datetime, *, lock: 
     # one round trip for both: a decision reads usage on every call
     pairs = " OR ".join("(budget_key = ? AND window_id = ?)" for _ in wanted)
     rows = cur.execute(
-        f"SELECT budget_key, window_id, spent_usd, 0 FROM budget_spend WHERE {pairs} UNION ALL {reserved_sql}",
+        "SELECT budget_key, window_id, spent_usd, 0, forecast_usd, forecast_basis_usd, forecast_at FROM budget_spend"
+        f" WHERE {pairs} UNION ALL {reserved_sql}",
         (*(v for pair in wanted for v in pair), now, *keys),
     ).fetchall()
     usage = dict.fromkeys(wanted, Usage())
-    for key, window, spent, reserved in rows:
+    for key, window, spent, reserved, forecast, basis, made_at in rows:
         if (key, window) in usage:
             old = usage[(key, window)]
-            usage[(key, window)] = Usage(old.spent_usd + float(spent or 0), old.reserved_usd + float(reserved or 0))
+            stored, made = old.stored, as_datetime(made_at)
+            if forecast is not None and made is not None:
+                stored = StoredForecast(float(forecast), float(basis or 0), made)
+            usage[(key, window)] = Usage(
+                old.spent_usd + float(spent or 0), old.reserved_usd + float(reserved or 0), stored
+            )
     return usage

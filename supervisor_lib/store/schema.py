@@ -362,6 +362,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        8,
+        "budget_spend: the spend forecast of a month window (analytics.forecast), which routing and the views read",
+        statements=(
+            "ALTER TABLE budget_spend ADD COLUMN forecast_usd {real} NULL",
+            "ALTER TABLE budget_spend ADD COLUMN forecast_low_usd {real} NULL",
+            "ALTER TABLE budget_spend ADD COLUMN forecast_high_usd {real} NULL",
+            # the committed spend (settled + reserved) the forecast was made from: spend since then adds to it
+            "ALTER TABLE budget_spend ADD COLUMN forecast_basis_usd {real} NULL",
+            "ALTER TABLE budget_spend ADD COLUMN forecast_method TEXT NULL",
+            "ALTER TABLE budget_spend ADD COLUMN forecast_runs_out {timestamp} NULL",
+            "ALTER TABLE budget_spend ADD COLUMN forecast_at {timestamp} NULL",
+        ),
+    ),
 )
 
 

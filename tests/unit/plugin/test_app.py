@@ -29,7 +29,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 ROUTES: list[tuple[str, str | None]] = [
     ("overview", None), ("series?metric=calls&group_by=dag", None), ("top?by=dag", None), ("top?by=run", None),
     ("errors", None), ("providers", None), ("budgets", None), ("decisions", None), ("tile", None), ("stamp", None),
-    ("facets", None), ("anomalies", None), ("anomalies/mutes", None),
+    ("facets", None), ("anomalies", None), ("anomalies/mutes", None), ("forecast", None),
     ("dags/dag_a", "dag_a"), ("dags/dag_a/runs/r1", "dag_a"), ("dags/dag_a/runs/r1/tasks/fix/-1", "dag_a"),
     ("dags/dag_b", "dag_b"), ("dags/dag_b/runs/r2", "dag_b"), ("dags/dag_b/runs/r2/tasks/fix/-1", "dag_b"),
 ]  # fmt: skip
@@ -141,6 +141,8 @@ def test_the_numbers_each_user_sees(client: TestClient) -> None:
     [budget] = _get(client, "budgets", alice).json()
     assert budget["reserved_usd"] == 0.5 and budget["left_usd"] == 4.5 and budget["forecast_usd"] is not None
     assert [d["dag_id"] for d in _get(client, "decisions", alice).json()] == ["dag_a"]
+    for user, spent in ((admin, 0.53), (alice, 0.03)):  # the forecast's history: today (or yesterday at midnight)
+        assert sum(day["spend_usd"] for day in _get(client, "forecast", user).json()["history"]) == pytest.approx(spent)
     assert _get(client, "tile", alice).json()["errors_today"] in (0, 1)  # 1 unless the test runs at midnight
 
 
@@ -164,6 +166,8 @@ def test_export_as_csv(client: TestClient) -> None:
     assert lines[0].split(",")[:2] == ["dag_id", "cost_usd"] and lines[1].startswith("dag_b,0.5")
     series = _get(client, "series?metric=calls&group_by=dag&format=csv", admin).text.splitlines()
     assert series[0] == "time,dag_b,dag_a" and len(series) - 1 in (24, 25)  # hours the last 24 h touch
+    forecast = _get(client, "forecast?format=csv", admin).text.splitlines()
+    assert forecast[0] == "date,spend_usd" and len(forecast) == 31  # 30 days; no complete day yet to forecast from
     assert _get(client, "overview?format=xml", admin).status_code == 422
 
 

@@ -91,7 +91,9 @@ def test_an_existing_store_gets_its_rollups_on_upgrade(store: Store, store_url: 
         store.run(lambda cur, table=table: cur.execute(f"DROP TABLE {table}"))
     store.run(lambda cur: cur.execute("DELETE FROM supervisor_schema_version WHERE version >= 6"))
     added = {"call_attempts": ("outcome", "error_message", "cost_basis", "saved_usd"),
-             "budget_spend": ("limit_usd", "label", "window_start", "window_end")}  # fmt: skip
+             "budget_spend": ("limit_usd", "label", "window_start", "window_end", "forecast_usd", "forecast_low_usd",
+                              "forecast_high_usd", "forecast_basis_usd", "forecast_method", "forecast_runs_out",
+                              "forecast_at")}  # fmt: skip
     for table, columns in added.items():
         for column in columns:
             store.run(lambda cur, t=table, c=column: cur.execute(f"ALTER TABLE {t} DROP COLUMN {c}"))

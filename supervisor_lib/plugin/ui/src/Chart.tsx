@@ -6,7 +6,13 @@ import uPlotCss from "uplot/dist/uPlot.min.css?inline";
 
 import { PALETTE, useColorMode } from "./theme";
 
-export type Line = { name: string; values: (number | null)[]; axis?: "left" | "right"; points?: boolean };
+export type Line = {
+  name: string; values: (number | null)[]; axis?: "left" | "right"; points?: boolean;
+  /** drawn dashed (e.g. a forecast) */
+  dashed?: boolean;
+  /** the edge of a band (drawn thin, the band between two edges shaded) */
+  edge?: boolean;
+};
 
 type Props = {
   times: number[]; // seconds since the epoch
@@ -20,6 +26,10 @@ type Props = {
   xRange?: [number, number];
   /** a fixed left axis (e.g. [0, 1] for a rate); default: fitted to the data */
   yRange?: [number, number];
+  /** moments to mark with a vertical line (anomalies), seconds since the epoch */
+  markers?: number[];
+  /** shade between two lines (indexes into ``lines``: upper, lower), e.g. a forecast's interval */
+  bands?: [number, number][];
 };
 
 let styled = false;
@@ -34,7 +44,7 @@ function addStyles() {
   document.head.appendChild(style);
 }
 
-export function Chart({ times, lines, format, formatRight, onZoom, height = 260, label, xRange, yRange }: Props) {
+export function Chart({ times, lines, format, formatRight, onZoom, height = 260, label, xRange, yRange, markers, bands }: Props) {
   const box = useRef<HTMLDivElement>(null);
   const mode = useColorMode();
   const zoom = useRef(onZoom);
@@ -74,15 +84,42 @@ export function Chart({ times, lines, format, formatRight, onZoom, height = 260,
         {},
         ...lines.map((line, index) => ({
           label: line.name,
-          stroke: PALETTE[index % PALETTE.length],
-          width: 2,
+          stroke: line.edge ? "rgba(128, 128, 128, 0.6)" : PALETTE[index % PALETTE.length],
+          width: line.edge ? 1 : 2,
+          dash: line.dashed ? [6, 4] : undefined,
           scale: line.axis === "right" ? "right" : "y",
           points: { show: line.points ?? times.length < 60, size: 5 },
           value: (_u: uPlot, value: number | null) =>
             value === null ? "–" : (line.axis === "right" ? (formatRight ?? format) : format)(value),
         })),
       ],
+      bands: bands?.map(([upper, lower]) => ({ series: [upper + 1, lower + 1] as [number, number], fill: "rgba(128, 128, 128, 0.18)" })),
       hooks: {
+        draw: [
+          (u: uPlot) => {
+            if (!markers?.length) return;
+            const context = u.ctx;
+            context.save();
+            context.strokeStyle = "#e45756";
+            context.fillStyle = "#e45756";
+            context.lineWidth = 1.5 * devicePixelRatio;
+            context.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+            for (const at of markers) {
+              const x = Math.round(u.valToPos(at, "x", true));
+              if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+              context.beginPath();
+              context.moveTo(x, u.bbox.top);
+              context.lineTo(x, u.bbox.top + u.bbox.height);
+              context.stroke();
+              context.beginPath();
+              context.moveTo(x - 5 * devicePixelRatio, u.bbox.top);
+              context.lineTo(x + 5 * devicePixelRatio, u.bbox.top);
+              context.lineTo(x, u.bbox.top + 7 * devicePixelRatio);
+              context.fill();
+            }
+            context.restore();
+          },
+        ],
         setSelect: [
           (u: uPlot) => {
             if (u.select.width < 5 || !zoom.current) return;
@@ -102,7 +139,7 @@ export function Chart({ times, lines, format, formatRight, onZoom, height = 260,
       resize.disconnect();
       chart.destroy();
     };
-  }, [times, lines, format, formatRight, height, mode, xRange?.[0], xRange?.[1], yRange?.[0], yRange?.[1]]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [times, lines, format, formatRight, height, mode, xRange?.[0], xRange?.[1], yRange?.[0], yRange?.[1], markers?.join(","), JSON.stringify(bands)]); // eslint-disable-line react-hooks/exhaustive-deps
 
   return (
     <Box
@@ -115,6 +152,8 @@ export function Chart({ times, lines, format, formatRight, onZoom, height = 260,
       aria-label={label}
       role="img"
       data-testid="supervisor-chart"
+      data-markers={markers?.length ?? 0}
+      data-bands={bands?.length ?? 0}
     />
   );
 }

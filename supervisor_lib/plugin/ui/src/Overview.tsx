@@ -2,14 +2,15 @@
 import { Badge, Box, Button, Flex, Heading, HStack, Input, NativeSelect, SimpleGrid, Text } from "@chakra-ui/react";
 import { useMemo, useState } from "react";
 
+import { AnomalyList } from "./Anomalies";
 import { type Params, useApi, useStamp } from "./api";
-import { Chart } from "./Chart";
+import { Chart, type Line } from "./Chart";
 import { count, percent, seconds, usd, when } from "./format";
 import {
   AirflowLink, Card, type Column, DataTable, Exports, Kpi, Loading, Outcome, Problem, runPath, Stacked,
 } from "./parts";
 import type {
-  Budget, Decision, ErrorRow, Facets, Overview as OverviewData, Providers, Series, TopRow, TopRun,
+  Anomaly, Budget, Decision, ErrorRow, Facets, Forecast, Overview as OverviewData, Providers, Series, TopRow, TopRun,
 } from "./types";
 
 const RANGES: { key: string; label: string; hours: number }[] = [
@@ -74,7 +75,12 @@ export function Overview() {
   const errors = useApi<ErrorRow[]>("errors", params, stamp);
   const health = useApi<Providers>("providers", {}, stamp);
   const budgets = useApi<Budget[]>("budgets", {}, stamp);
+  const forecast = useApi<Forecast>("forecast", narrow, stamp);
   const decisions = useApi<Decision[]>("decisions", { limit: 15 }, stamp);
+  const [changed, setChanged] = useState(0);
+  const anomalies = useApi<Anomaly[]>("anomalies", { ...params, limit: 1000 }, `${stamp}|${changed}`);
+  const markers = useMemo(() => (anomalies.data ?? []).map((a) => Math.floor(Date.parse(a.occurred_at) / 1000)), [anomalies.data]);
+  const openCount = (anomalies.data ?? []).filter((a) => a.status === "open").length;
   const o = overview.data;
   const format = metricFormat(metric);
   const lines = useMemo(() => series.data?.series.map((s) => ({ name: s.name, values: s.values })) ?? [], [series.data]);
@@ -165,13 +171,29 @@ export function Overview() {
             times={series.data.times}
             lines={lines}
             format={format}
+            markers={markers}
             label={`${metric} by ${groupBy}`}
             onZoom={(from, to) => setRange({ key: "custom", start: new Date(from * 1000).toISOString(), end: new Date(to * 1000).toISOString() })}
           />
         ) : null}
         <Text fontSize="xs" color="fg.muted" mt={1}>
-          Per {series.data?.range.grain ?? "hour"}; drag across the chart to zoom in.
+          Per {series.data?.range.grain ?? "hour"}; drag across the chart to zoom in. Red marks: anomalies.
         </Text>
+      </Card>
+
+      <Card
+        title={`Anomalies${openCount ? ` (${openCount} open)` : ""}`}
+        testId="anomalies"
+        actions={<Exports path="anomalies" params={{ ...params, limit: 1000 }} name="anomalies" />}
+      >
+        <Problem error={anomalies.error} />
+        <AnomalyList rows={anomalies.data} onChange={() => setChanged((n) => n + 1)}
+          empty="No anomalies in this range (the scan runs every 15 minutes: supervisor_anomaly_scan)." />
+      </Card>
+
+      <Card title="Spend this month and its forecast" testId="forecast" actions={<Exports path="forecast" params={narrow} name="forecast" />}>
+        <Problem error={forecast.error} />
+        {forecast.data ? <SpendForecast forecast={forecast.data} /> : null}
       </Card>
 
       <SimpleGrid columns={{ base: 1, lg: 2 }} gap={3}>
@@ -203,14 +225,47 @@ export function Overview() {
             </Text>
           ) : null}
         </Card>
-        <Card title="Budgets" testId="budgets" actions={<Exports path="budgets" params={{}} name="budgets" />}>
-          <DataTable rows={budgets.data} columns={BUDGET_COLUMNS} empty="No budget window is open." />
-        </Card>
       </SimpleGrid>
+      <Card title="Budgets" testId="budgets" actions={<Exports path="budgets" params={{}} name="budgets" />}>
+        <DataTable rows={budgets.data} columns={BUDGET_COLUMNS} empty="No budget window is open." />
+      </Card>
       <Card title="Recent routing decisions" testId="decisions" actions={<Exports path="decisions" params={{ limit: 15 }} name="decisions" />}>
         <DataTable rows={decisions.data} columns={DECISION_COLUMNS} empty="No routed calls yet." />
       </Card>
     </Stacked>
+  );
+}
+
+const day = (iso: string) => Date.parse(`${iso}T12:00:00Z`) / 1000;
+const monthDay = (iso: string) => new Date(`${iso}T00:00:00Z`).toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" });
+
+/** Daily spend of the last 30 days and the forecast to the month's end, with its band. */
+function SpendForecast({ forecast: f }: { forecast: Forecast }) {
+  const chart = useMemo(() => {
+    const dates = [...f.history.map((h) => h.date), ...f.days.map((d) => d.date).filter((d) => d > f.history[f.history.length - 1]?.date)];
+    const actual = new Map(f.history.map((h) => [h.date, h.spend_usd]));
+    const ahead = new Map(f.days.map((d) => [d.date, d]));
+    const pick = (key: "forecast_usd" | "low_usd" | "high_usd") => dates.map((d) => ahead.get(d)?.[key] ?? null);
+    const lines: Line[] = [
+      { name: "spend", values: dates.map((d) => (ahead.has(d) && !ahead.get(d)?.spent_usd ? null : actual.get(d) ?? null)) },
+      { name: "forecast", values: pick("forecast_usd"), dashed: true },
+      { name: `${Math.round(f.interval * 100)}% high`, values: pick("high_usd"), edge: true, points: false },
+      { name: `${Math.round(f.interval * 100)}% low`, values: pick("low_usd"), edge: true, points: false },
+    ];
+    return { times: dates.map(day), lines };
+  }, [f]);
+  const end = monthDay(f.horizon_end);
+  return (
+    <Box>
+      <HStack gap={6} wrap="wrap" mb={2} data-testid="forecast-summary">
+        <Kpi label="Spent this month" value={usd(f.spent_usd)} note={`${usd(f.today_usd)} today so far`} />
+        <Kpi label={`Projected by ${end}`} value={usd(f.projected_total_usd)}
+          note={f.projected_low_usd !== null ? `${Math.round(f.interval * 100)}%: ${usd(f.projected_low_usd)} – ${usd(f.projected_high_usd)}` : undefined} />
+        <Kpi label="Pace" value={f.daily_pace_usd !== null ? `${usd(f.daily_pace_usd)} / day` : "–"} note={f.method} />
+      </HStack>
+      {f.days.length ? <Chart times={chart.times} lines={chart.lines} format={usd} bands={[[2, 3]]} height={200} label="daily spend and forecast" /> : null}
+      <Text fontSize="xs" color="fg.muted" mt={1}>{f.note}</Text>
+    </Box>
   );
 }
 
@@ -258,7 +313,16 @@ const BUDGET_COLUMNS: Column<Budget>[] = [
   { key: "settled", label: "Settled", render: (r) => usd(r.settled_usd), numeric: true },
   { key: "reserved", label: "Reserved", render: (r) => usd(r.reserved_usd), numeric: true },
   { key: "left", label: "Left", render: (r) => usd(r.left_usd), numeric: true },
-  { key: "forecast", label: "Forecast", render: (r) => usd(r.forecast_usd), numeric: true },
+  {
+    key: "forecast", label: "Projected", numeric: true,
+    render: (r) => (
+      <Box title={r.forecast_method === "run-rate" ? "the spend rate so far, continued to the window's end" : `forecast (${r.forecast_method}) from the daily spend history, 80% band`}>
+        {usd(r.forecast_usd)}
+        {r.forecast_low_usd !== null ? <Text as="span" fontSize="xs" color="fg.muted"> ({usd(r.forecast_low_usd)} – {usd(r.forecast_high_usd)})</Text> : null}
+      </Box>
+    ),
+  },
+  { key: "runs_out", label: "Runs out", render: (r) => (r.runs_out_at ? <Text as="span" color="fg.error">{when(r.runs_out_at)}</Text> : "–") },
 ];
 export const DECISION_COLUMNS: Column<Decision>[] = [
   { key: "at", label: "When", render: (r) => when(r.decided_at) },

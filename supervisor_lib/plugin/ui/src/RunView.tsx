@@ -1,11 +1,13 @@
 // The Supervisor tab of a DAG run: its calls per task, cost, tokens, a time line of the calls, retries and failovers.
 import { Box, Flex, HStack, SimpleGrid, Text } from "@chakra-ui/react";
+import { useMemo, useState } from "react";
 
+import { AnomalyList } from "./Anomalies";
 import { useApi, useStamp } from "./api";
 import { count, seconds, usd, when } from "./format";
 import { DECISION_COLUMNS } from "./Overview";
-import { AirflowLink, Card, type Column, DataTable, Exports, Kpi, Loading, Outcome, Problem, Stacked, taskPath } from "./parts";
-import type { Call, RunData } from "./types";
+import { AirflowLink, Card, LONG_AGO, type Column, DataTable, Exports, Kpi, Loading, Outcome, Problem, Stacked, taskPath } from "./parts";
+import type { Anomaly, Call, RunData } from "./types";
 
 const BAR_COLORS: Record<string, string> = { answered: "green.500", cached: "blue.400", rejected: "orange.400", failed: "red.500" };
 
@@ -13,6 +15,9 @@ export function RunView({ dagId, runId }: { dagId: string; runId: string }) {
   const stamp = useStamp();
   const path = `dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(runId)}`;
   const { data, error, loading } = useApi<RunData>(path, {}, stamp);
+  const [changed, setChanged] = useState(0);
+  const span = useMemo(LONG_AGO, [stamp]);
+  const found = useApi<Anomaly[]>("anomalies", { ...span, dag_id: dagId, run_id: runId }, `${stamp}|${changed}`);
   const calls = data?.calls ?? [];
   const cost = calls.reduce((sum, c) => sum + (c.cost_usd ?? 0), 0);
   const tokens = calls.reduce((sum, c) => sum + c.input_tokens + c.output_tokens + c.cache_read_tokens + c.cache_write_tokens, 0);
@@ -35,6 +40,11 @@ export function RunView({ dagId, runId }: { dagId: string; runId: string }) {
         <Kpi testId="run-failovers" label="Failovers" value={count(failovers)} />
       </SimpleGrid>
       {data && calls.length === 0 ? <Text color="fg.muted">This run made no model calls (yet).</Text> : null}
+      {found.data && found.data.length > 0 ? (
+        <Card title="Anomalies" testId="run-anomalies">
+          <AnomalyList rows={found.data} onChange={() => setChanged((n) => n + 1)} />
+        </Card>
+      ) : null}
       {calls.length > 0 ? <Card title="Time line" testId="run-timeline"><Timeline calls={calls} dagId={dagId} runId={runId} /></Card> : null}
       <Card title="Per task" testId="run-tasks">
         <DataTable rows={data?.tasks} columns={[

@@ -2,17 +2,22 @@
 // came back, tokens, cost, latency, errors) and, for a coding task, the context chosen, each iteration, the
 // validation output, the review, the approval and the final patch.
 import { Badge, Box, Code, Flex, Heading, HStack, SimpleGrid, Stack, Text } from "@chakra-ui/react";
-import type { ReactNode } from "react";
+import { type ReactNode, useMemo, useState } from "react";
 
+import { AnomalyList } from "./Anomalies";
 import { useApi, useStamp } from "./api";
 import { count, seconds, usd, when } from "./format";
-import { Card, Kpi, Loading, Outcome, Problem, Stacked } from "./parts";
-import type { Attempt, Message, TaskData } from "./types";
+import { Card, Kpi, LONG_AGO, Loading, Outcome, Problem, Stacked } from "./parts";
+import type { Anomaly, Attempt, Message, TaskData } from "./types";
 
 export function TaskView({ dagId, runId, taskId, mapIndex }: { dagId: string; runId: string; taskId: string; mapIndex: number }) {
   const stamp = useStamp();
   const path = ["dags", dagId, "runs", runId, "tasks", taskId, String(mapIndex)].map(encodeURIComponent).join("/");
   const { data, error, loading } = useApi<TaskData>(path, {}, stamp);
+  const [changed, setChanged] = useState(0);
+  const span = useMemo(LONG_AGO, [stamp]);
+  const found = useApi<Anomaly[]>("anomalies", { ...span, dag_id: dagId, run_id: runId, task_id: taskId },
+    `${stamp}|${changed}`);
   const calls = data?.calls ?? [];
   const artifacts = data?.artifacts ?? {};
   const cost = calls.reduce((sum, c) => sum + (c.cost_usd ?? 0), 0);
@@ -36,6 +41,11 @@ export function TaskView({ dagId, runId, taskId, mapIndex }: { dagId: string; ru
         <Text color="fg.muted" fontSize="sm">
           Prompts and answers were not recorded (SUPERVISOR_RECORD_CONTENT=off); the numbers are.
         </Text>
+      ) : null}
+      {found.data && found.data.length > 0 ? (
+        <Card title="Anomalies" testId="task-anomalies">
+          <AnomalyList rows={found.data} onChange={() => setChanged((n) => n + 1)} />
+        </Card>
       ) : null}
       <Coding artifacts={artifacts} />
       <Card title="Conversation" testId="transcript">

@@ -1,4 +1,5 @@
-// The Home page tile: spend today against yesterday, and today's failed calls, with a link to the Supervisor page.
+// The Home page tile: spend today against yesterday, open anomalies and today's failed calls, with a link to the
+// Supervisor page.
 import { Box, Flex, Text } from "@chakra-ui/react";
 
 import { useApi, useStamp } from "./api";
@@ -27,6 +28,12 @@ export function Tile() {
         <Box>
           <Text fontSize="xs" color="fg.muted">Calls today</Text>
           <Text fontSize="lg" fontWeight="semibold">{count(data?.calls_today)}</Text>
+        </Box>
+        <Box>
+          <Text fontSize="xs" color="fg.muted">Open anomalies (7 d)</Text>
+          <Text fontSize="lg" fontWeight="semibold" color={data && data.open_anomalies > 0 ? "fg.error" : undefined} data-testid="tile-anomalies">
+            {count(data?.open_anomalies)}
+          </Text>
         </Box>
         <Box>
           <Text fontSize="xs" color="fg.muted">Failed today</Text>

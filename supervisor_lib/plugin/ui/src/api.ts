@@ -44,6 +44,26 @@ export async function getJson<T>(path: string, params: Params = {}): Promise<T> 
   return (await answer.json()) as T;
 }
 
+export async function sendJson<T>(method: "POST" | "DELETE", path: string, body?: unknown): Promise<T | null> {
+  const answer = await fetch(apiUrl(path), {
+    method,
+    credentials: "same-origin",
+    headers: { Accept: "application/json", "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!answer.ok) {
+    let detail = answer.statusText;
+    try {
+      const parsed = await answer.json();
+      detail = typeof parsed.detail === "string" ? parsed.detail : JSON.stringify(parsed.detail);
+    } catch {
+      // not JSON: keep the status text
+    }
+    throw new ApiError(answer.status, detail || `HTTP ${answer.status}`);
+  }
+  return answer.status === 204 ? null : ((await answer.json()) as T);
+}
+
 /** How often open pages ask whether there is something new (a recorded call shows within this plus a query). */
 export const POLL_MS = 3000;
 

@@ -25,6 +25,12 @@ export function AirflowLink({ to, children }: { to: string; children: ReactNode 
   );
 }
 
+/** The widest range the API allows, ending now: for the findings of one run or task, whenever they occurred. */
+export function LONG_AGO(): { start: string; end: string } {
+  const end = new Date(Date.now() + 3600_000);
+  return { start: new Date(end.getTime() - 399 * 86400_000).toISOString(), end: end.toISOString() };
+}
+
 export function runPath(dagId: string, runId: string): string {
   return `dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(runId)}`;
 }

@@ -51,8 +51,17 @@ export type Providers = {
 
 export type Budget = {
   budget_key: string; window: string; label: string; limit_usd: number | null; settled_usd: number;
-  reserved_usd: number; left_usd: number | null; window_end: string | null; updated_at: string | null;
-  forecast_usd: number | null;
+  reserved_usd: number; left_usd: number | null; window_start: string | null; window_end: string | null;
+  updated_at: string | null; forecast_usd: number | null; forecast_low_usd: number | null;
+  forecast_high_usd: number | null; forecast_method: string | null; runs_out_at: string | null;
+};
+
+export type Forecast = {
+  method: string; note: string; window_start: string; horizon_end: string; spent_usd: number; today_usd: number;
+  projected_total_usd: number | null; projected_low_usd: number | null; projected_high_usd: number | null;
+  daily_pace_usd: number | null; weekday_factors: Record<string, number> | null; history_days: number; interval: number;
+  history: { date: string; spend_usd: number }[];
+  days: { date: string; forecast_usd: number; low_usd: number; high_usd: number; spent_usd?: number }[];
 };
 
 export type Decision = {
@@ -94,4 +103,13 @@ export type TaskData = {
   artifacts: Record<string, unknown>;
 };
 
-export type Tile = { spend_today_usd: number; spend_yesterday_usd: number; calls_today: number; errors_today: number };
+export type Tile = {
+  spend_today_usd: number; spend_yesterday_usd: number; calls_today: number; errors_today: number; open_anomalies: number;
+};
+
+export type Anomaly = {
+  finding_id: string; kind: string; subject: string; occurred_at: string; detected_at: string | null;
+  dag_id: string | null; run_id: string | null; task_id: string | null; map_index: number | null; call_id: string | null;
+  provider: string | null; model: string | null; score: number; reason: string; group_key: string;
+  status: "open" | "acknowledged"; status_by: string | null; status_at: string | null; alerted_at: string | null;
+};

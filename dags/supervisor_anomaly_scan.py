@@ -1,0 +1,8 @@
+"""Supervisor's anomaly scan, an Airflow DAG: every 15 minutes (``$SUPERVISOR_ANOMALY_SCAN_SCHEDULE``), look at
+the model calls recorded since the last scan, store what is anomalous (context blow-ups, latency spikes, runaway
+output, error bursts, silent model changes, hourly spend and p95 latency spikes, budgets forecast to run out) and
+alert through the notifiers in the ``supervisor_alerts`` Variable. The findings show on the Supervisor page."""
+
+from supervisor_lib.build.scan_dag import anomaly_scan_dag
+
+dag = anomaly_scan_dag()
