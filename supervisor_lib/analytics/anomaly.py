@@ -8,7 +8,7 @@ its kind, then says what was seen against what is usual; a call with several fin
     error burst: anthropic failed 23 of 41 calls (56%) between 14:05 and 14:38 UTC on 2026-10-12, vs 0.9% normally
     runaway output: 8,192 output tokens, 27.3× the median (300) of 250 earlier calls of dag/task on model (took …)
     context blow-up: input 48,210 tokens, 11.8× the median (4,085) of 250 earlier calls of dag/task on model
-    latency spike: 84.2 s, 14.1× the median (6.0 s) of 250 earlier calls of dag/task on model
+    latency spike: 84.2 s, 14.1× the usual 6.0 s for 512 output tokens (median of 250 earlier calls of dag/task on …)
 
 * **Peer outliers** (context blow-up: prompt tokens, i.e. input + cache reads + cache writes; runaway output:
   output tokens; latency spike: duration). The peer group is the workflow task on its model, ``(dag_id, task_id,
@@ -547,6 +547,8 @@ class _SeriesScan:
             if abs(shift) >= max(_MIN_EFFECT, 1.5 * spread):
                 shapes = shape_h + (week_shape[d] if weekly else 0.0)
                 before, after = self._expected(level, shapes, 0.0), self._expected(level + shift, shapes, 0.0)
+                if x[i] >= 0:  # a count or an amount: what was expected is never below zero
+                    before, after = max(before, 0.0), max(after, 0.0)
                 level += shift
                 self.flag[i] = True
                 self.score[i] = max(self.score[i], max(up, down) / _CUSUM_LIMIT)
@@ -568,8 +570,10 @@ class _SeriesScan:
             scale = max((1 - 0.05) * scale + 0.05 * 1.28 * min(abs(u), 2 * scale), _SERIES_SCALE_FLOOR)
 
     def _spike(self, i: int, z: float, level: float, shape_h: float, shape_w: float) -> None:
-        expected = self._expected(level, shape_h, shape_w)
         value = float(self.x[i])
+        expected = self._expected(level, shape_h, shape_w)
+        if value >= 0:  # a count or an amount: what was expected is never below zero
+            expected = max(expected, 0.0)
         self.flag[i] = True
         self.score[i] = abs(z) / Z_SERIES
         times = f" ({value / expected:.1f}×)" if expected > 0 and value >= 0 else ""
