@@ -16,12 +16,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from supervisor_lib.testing.stack import AirflowStack
 from tests.conftest import DATABASES, ROOT
@@ -316,4 +318,60 @@ def test_the_views_follow_the_dark_theme_and_the_home_tile_shows_spend(
     expect(card).not_to_have_css("background-color", light)
     expect(page.get_by_test_id("series").locator("canvas")).to_be_visible()  # redrawn in the dark colours
     _shot(page, shots, "supervisor-overview-dark")
+    assert not errors, errors
+
+
+# -- anomalies and forecasts (last: the demo history changes every number on the page) ------------------------------
+SCAN_DAG = "supervisor_anomaly_scan"
+
+
+def _shot_of(part: Locator, folders: list[Path], name: str) -> None:
+    part.scroll_into_view_if_needed()
+    part.page.wait_for_timeout(300)
+    for folder in folders:
+        part.screenshot(path=str(folder / f"{name}.png"))
+
+
+def test_the_scan_runs_and_a_demo_history_shows_anomalies_a_forecast_and_budgets(
+    tour: tuple[Page, list[str]], stack: AirflowStack, fix_run: str, printed: dict[str, str], shots: list[Path]
+) -> None:
+    page, errors = tour
+    # the scan DAG is unpaused from its creation and runs on the real scheduler and workers
+    assert stack.api("GET", f"/dags/{SCAN_DAG}")["is_paused"] is False
+    run_id = stack.trigger(SCAN_DAG)
+    assert stack.wait(SCAN_DAG, run_id, timeout_s=300) == "success", "".join(stack.output[-40:])
+    # the README's command seeds a month of demo calls into the store `make run` uses, and scans it
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SUPERVISOR_"))}
+    seeded = subprocess.run([sys.executable, "-m", "supervisor_lib.local.demo_history", "--home", str(stack.home)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert seeded.returncode == 0 and "demo calls" in seeded.stdout, seeded.stdout + seeded.stderr
+
+    page.goto(printed["ui"] + "/plugin/supervisor")
+    page.get_by_role("button", name="30 d").click()
+    anomalies = page.get_by_test_id("anomalies")
+    expect(anomalies.get_by_test_id("anomaly").first).to_be_visible()
+    _shot(page, shots, "supervisor-overview-month")
+    _shot_of(anomalies, shots, "supervisor-anomalies")
+    anomalies.get_by_role("button", name=re.compile(r"^Show all \d+ groups")).click()
+    for kind in ("context_blowup", "latency_spike", "runaway_output", "error_burst", "budget_runout"):
+        expect(anomalies.locator(f"[data-kind={kind}]").first).to_be_visible()
+    expect(anomalies.locator("[data-kind=context_blowup]").first).to_contain_text("× the median")
+    expect(anomalies.locator("[data-kind=budget_runout]").first).to_contain_text("runs out around")
+    link = anomalies.locator("[data-kind=context_blowup]").first.get_by_role("link").first
+    expect(link).to_have_attribute("href", re.compile(r"/dags/demo_[^/]+/runs/.+/tasks/.+/plugin/supervisor-task$"))
+    expect(page.get_by_test_id("series").get_by_test_id("supervisor-chart")).not_to_have_attribute("data-markers", "0")
+
+    forecast = page.get_by_test_id("forecast")
+    expect(forecast).to_contain_text("Projected by")
+    expect(forecast).to_contain_text("weekday-seasonal")
+    expect(forecast.get_by_test_id("supervisor-chart")).to_have_attribute("data-bands", "1")
+    _shot_of(forecast, shots, "supervisor-forecast")
+    budgets = page.get_by_test_id("budgets")
+    expect(budgets).to_contain_text("demo_pr_review")
+    expect(budgets.get_by_test_id("runs-out").first).to_be_visible()  # the month budget set to run out
+
+    # acknowledging a group takes it off the open count, for everyone (it is stored)
+    first = anomalies.get_by_test_id("anomaly").first
+    first.get_by_role("button", name="Acknowledge").click()
+    expect(first).to_contain_text("acknowledged by admin")
     assert not errors, errors

@@ -100,7 +100,7 @@ export function Chart({ times, lines, format, formatRight, onZoom, height = 260,
             if (!markers?.length) return;
             const context = u.ctx;
             context.save();
-            context.strokeStyle = "#e45756";
+            context.strokeStyle = "rgba(228, 87, 86, 0.45)";
             context.fillStyle = "#e45756";
             context.lineWidth = 1.5 * devicePixelRatio;
             context.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);

@@ -79,7 +79,9 @@ export function Overview() {
   const decisions = useApi<Decision[]>("decisions", { limit: 15 }, stamp);
   const [changed, setChanged] = useState(0);
   const anomalies = useApi<Anomaly[]>("anomalies", { ...params, limit: 1000 }, `${stamp}|${changed}`);
-  const markers = useMemo(() => (anomalies.data ?? []).map((a) => Math.floor(Date.parse(a.occurred_at) / 1000)), [anomalies.data]);
+  // one mark per chart bucket (hour or day) that has findings, at the bucket the chart draws
+  const bucket = series.data?.range.grain === "day" ? 86400 : 3600;
+  const markers = useMemo(() => [...new Set((anomalies.data ?? []).map((a) => Math.floor(Date.parse(a.occurred_at) / 1000 / bucket) * bucket))], [anomalies.data, bucket]);
   const openCount = (anomalies.data ?? []).filter((a) => a.status === "open").length;
   const o = overview.data;
   const format = metricFormat(metric);
@@ -177,7 +179,7 @@ export function Overview() {
           />
         ) : null}
         <Text fontSize="xs" color="fg.muted" mt={1}>
-          Per {series.data?.range.grain ?? "hour"}; drag across the chart to zoom in. Red marks: anomalies.
+          Per {series.data?.range.grain ?? "hour"}; drag across the chart to zoom in. Red marks: the {series.data?.range.grain ?? "hour"}s with anomalies (listed below).
         </Text>
       </Card>
 
@@ -322,7 +324,7 @@ const BUDGET_COLUMNS: Column<Budget>[] = [
       </Box>
     ),
   },
-  { key: "runs_out", label: "Runs out", render: (r) => (r.runs_out_at ? <Text as="span" color="fg.error">{when(r.runs_out_at)}</Text> : "–") },
+  { key: "runs_out", label: "Runs out", render: (r) => (r.runs_out_at ? <Text as="span" color="fg.error" data-testid="runs-out">{when(r.runs_out_at)}</Text> : "–") },
 ];
 export const DECISION_COLUMNS: Column<Decision>[] = [
   { key: "at", label: "When", render: (r) => when(r.decided_at) },
