@@ -4,9 +4,11 @@ from __future__ import annotations
 
 BENCHMARKS = {
     "spec_parse": "DagBag parse of 200 specs x 20 tasks vs hand-written Python vs dag-factory (~3 min)",
-    "operator_overhead": "AnthropicOperator.execute vs a raw SDK call, recording included (~10 s)",
+    "operator_overhead": "AnthropicOperator.execute vs a raw SDK call, recording with rollups on/off (~15 s)",
     "deferrable": "200 calls with 2 s latency, deferrable vs sync on a real Airflow, then clear + re-run (~10 min)",
     "routing": "routing decision overhead with 1M recorded calls in the store",
+    "anomaly": "call and series anomaly detection vs 3-sigma baselines, forecast backtests, 1M-call speed (~30 s)",
+    "dashboard": "every view endpoint on rollups vs scans, 10M calls (PostgreSQL) / 1M (SQLite), page load (~15 min)",
     "coding": "SWE-bench-style supervised coding tasks (offline scripted answers; --live with API keys)",
 }
 

@@ -4,8 +4,11 @@ Both talk to the same local fake provider (no model latency), so the difference 
 building the request, the response-cache lookup, the budget check, recording the attempt in the analytics
 store and storing the response. A third path runs the same operator with the rollup writes switched off (the
 attempt's ``INSERT`` only: no hourly/daily rollups, run totals or transcript), so the rollups' share shows.
-The three paths are interleaved call by call. Run:
-``python -m benchmarks.operator_overhead [--calls 500] [--store sqlite|postgres]``.
+The three paths are interleaved call by call, in a rotating order. After the timed calls the script checks that
+every operator call was recorded in the store (none spooled) and that only the "on" path wrote run totals; it
+removes its temp dir and, with ``--store postgres``, drops its database at the end. Run:
+``python -m benchmarks.operator_overhead [--calls 500] [--store sqlite|postgres]`` (the operator logs each call
+on stdout; the table comes last, e.g. ``| tail -n 12``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -24,10 +28,25 @@ from typing import Any
 
 from benchmarks._support import fresh_postgres_database, percentile
 
+PG_DATABASE = "supervisor_bench_overhead"
+WARMUP = 20
+
 
 def _postgres_connection(name: str) -> str:
     fresh_postgres_database(name)
     return json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": name})
+
+
+def _drop_postgres_database(name: str) -> None:
+    import psycopg2
+
+    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
 
 
 @contextmanager
@@ -59,13 +78,16 @@ def rollups_off() -> Iterator[None]:
         writes.rollup_statements, writes.insert_one_postgresql = saved
 
 
-def _recorded_runs() -> dict[str, int]:
-    """How many of each operator path's runs have run totals (``run_rollups``): the check that "off" wrote none."""
+def _recorded() -> dict[str, tuple[int, int]]:
+    """Per operator path: (attempts in ``call_attempts``, runs with totals in ``run_rollups``). Every call must be
+    in the store (a spooled row would make the path look cheaper), and only "on" may have written run totals."""
     from supervisor_lib.store.db import get_store
 
-    sql = "SELECT COUNT(*) FROM run_rollups WHERE dag_id = 'bench' AND run_id LIKE ?"
-    return {name: int(get_store().run(lambda cur, name=name: cur.execute(sql, (f"run-{name}-%",)).fetchone()[0]))
-            for name in ("on", "off")}  # fmt: skip
+    def count(table: str, name: str) -> int:
+        sql = f"SELECT COUNT(*) FROM {table} WHERE dag_id = 'bench' AND run_id LIKE ?"
+        return int(get_store().run(lambda cur: cur.execute(sql, (f"run-{name}-%",)).fetchone()[0]))
+
+    return {name: (count("call_attempts", name), count("run_rollups", name)) for name in ("on", "off")}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,9 +96,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="supervisor-bench-"))
+    try:
+        _run(args, work)
+    finally:
+        from supervisor_lib.store.db import get_store
+
+        get_store().close()
+        if args.store == "postgres":
+            _drop_postgres_database(PG_DATABASE)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, work: Path) -> None:
     os.environ.setdefault("AIRFLOW_HOME", str(work))
+    os.environ["SUPERVISOR_SPOOL_DIR"] = str(work / "spool")
     os.environ["AIRFLOW_CONN_SUPERVISOR_ANALYTICS"] = (
-        _postgres_connection("supervisor_bench_overhead")
+        _postgres_connection(PG_DATABASE)
         if args.store == "postgres"
         else json.dumps({"conn_type": "sqlite", "host": str(work / "analytics.db")})
     )
@@ -110,16 +145,17 @@ def main(argv: list[str] | None = None) -> None:
 
         paths = {"raw": lambda i: raw(), "on": lambda i: operator(f"run-on-{i}"),
                  "off": lambda i: operator_off(f"run-off-{i}")}  # fmt: skip
-        for i in range(20):  # warm every path: clients, store connection, schema, imports
+        for i in range(WARMUP):  # warm every path: clients, store connection, schema, imports
             for path in paths.values():
                 path(-1 - i)
         times: dict[str, list[float]] = {name: [] for name in paths}
-        for i in range(args.calls):  # interleaved so all paths see the same machine load
-            for name, path in paths.items():
+        names = list(paths)
+        for i in range(args.calls):  # interleaved so all paths see the same machine load; the order rotates
+            for name in names[i % 3 :] + names[: i % 3]:
                 started = time.perf_counter()
-                path(i)
+                paths[name](i)
                 times[name].append(time.perf_counter() - started)
-        recorded = _recorded_runs()
+        recorded = _recorded()
 
     med = {name: statistics.median(samples) * 1000 for name, samples in times.items()}
     p99 = {name: percentile(samples, 0.99) * 1000 for name, samples in times.items()}
@@ -131,7 +167,13 @@ def main(argv: list[str] | None = None) -> None:
     for label, name in (("overhead, rollups on (on - raw)", "on"), ("overhead, rollups off (off - raw)", "off")):
         print(f"{label:<40}{med[name] - med['raw']:>12.3f}{p99[name] - p99['raw']:>12.3f}")
     print(f"{'rollups cost (on - off)':<40}{med['on'] - med['off']:>12.3f}{p99['on'] - p99['off']:>12.3f}")
-    print(f"check: run totals recorded for {recorded['on']} rollups-on runs and {recorded['off']} rollups-off runs")
+    expected = args.calls + WARMUP
+    print(
+        f"check: attempts recorded {recorded['on'][0]} (on) and {recorded['off'][0]} (off) of {expected} each; "
+        f"run totals written for {recorded['on'][1]} rollups-on runs and {recorded['off'][1]} rollups-off runs"
+    )
+    if recorded != {"on": (expected, expected), "off": (expected, 0)}:
+        raise SystemExit(f"check failed: expected {expected} attempts per path, run totals for the 'on' path only")
     overhead = med["on"] - med["raw"]
     print(f"goal: median overhead <= 2 ms (rollups on): {'met' if overhead <= 2.0 else 'NOT met'}")
 
