@@ -308,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     launcher = Launcher(root=root, port=args.port, home=(args.home or root / ".airflow").resolve(), base_path=base_path)
     launcher.home.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C stops everything even when started from a script's background job (where the shell ignores SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         env = airflow_env(launcher.root, launcher.home, args.port, dict(os.environ), args.dags_folder, base_path)
         modes = provider_endpoints(env, launcher)
