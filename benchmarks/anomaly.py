@@ -1,6 +1,6 @@
 """Anomaly detection and spend forecasting on labelled synthetic data, against 3-sigma baselines, in one run.
 
-Four parts, all on data from :mod:`supervisor_lib.analytics.synthetic` (ground truth known):
+Parts 1 to 4 on data from :mod:`supervisor_lib.analytics.synthetic` (ground truth known), part 5 on public data:
 
 1. per call: ``detect_anomalies`` vs a 3-sigma baseline per workflow task, precision / recall / F1 per kind and
    overall, mean ± standard deviation over several seeds. The baseline: per ``(dag_id, task_id)``, a successful
@@ -16,17 +16,26 @@ Four parts, all on data from :mod:`supervisor_lib.analytics.synthetic` (ground t
 3. forecast: ``backtest_forecast`` (rolling origins) on flat, weekly seasonal and trending daily spend: MAPE of the
    horizon's total and coverage of the 80 % bands, 7 and 28 days ahead.
 4. speed: ``detect_anomalies`` on 1M calls and ``detect_series_anomalies`` on 20,000 points, time and peak memory.
+5. optional, a public yardstick (``--nab DIR``, a checkout of https://github.com/numenta/NAB; never downloaded):
+   ``detect_series_anomalies`` and the rolling 3-sigma rule of part 2 on the 58 series of the Numenta Anomaly
+   Benchmark, scored NAB-style but simplified (not NAB's official score): the first 15 % of each series (NAB's
+   probationary period) is ignored; a labelled window is found if a flagged point lies in it (recall over windows);
+   flagged points outside every window are false alarms, those at most 3 points apart being one event; precision =
+   windows found / (windows found + false alarm events). Per NAB category and overall.
 
-Run: ``python -m benchmarks.anomaly [--calls 100000] [--days 28] [--seeds 5] [--skip-1m]``.
+Run: ``python -m benchmarks.anomaly [--calls 100000] [--days 28] [--seeds 5] [--skip-1m] [--nab DIR [--only-nab]]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import time
 import tracemalloc
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,6 +68,19 @@ _PREFIXES = {
 _SERIES_WINDOW = {"spike": 1, "level_shift": 6}
 _SERIES_BASELINE_WINDOW = 48
 _SERIES_PER_SEED = 4
+#: NAB: the share of each series ignored at its start (NAB's probationary period), the gap (in points) that
+#: separates two false alarm events, and the categories in NAB's order
+_NAB_PROBATION = 0.15
+_NAB_GAP = 3
+_NAB_CATEGORIES = (
+    "artificialNoAnomaly",
+    "artificialWithAnomaly",
+    "realAdExchange",
+    "realAWSCloudwatch",
+    "realKnownCause",
+    "realTraffic",
+    "realTweets",
+)
 
 
 def kind_of(reasons: pd.Series) -> np.ndarray:
@@ -285,6 +307,119 @@ def speed(skip_1m: bool) -> bool:
     return ok
 
 
+def _nab_commit(root: Path) -> str:
+    """The commit of ``root`` if it is the top of a git checkout, else ``"unknown"`` (e.g. an export)."""
+    git = ["git", "-C", str(root), "rev-parse"]
+    try:
+        top = subprocess.run([*git, "--show-toplevel"], capture_output=True, text=True, check=True).stdout.strip()
+        if Path(top).resolve() != root.resolve():
+            return "unknown"
+        return subprocess.run([*git, "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def read_nab(root: Path) -> Iterable[tuple[str, pd.Series, list[tuple[pd.Timestamp, pd.Timestamp]]]]:
+    """``(category, series, labelled windows)`` per NAB data file, the series on naive timestamps, sorted (stably:
+    one file steps back 55 minutes once)."""
+    labels = json.loads((root / "labels" / "combined_windows.json").read_text())
+    for key in sorted(labels):
+        frame = pd.read_csv(root / "data" / key)
+        stamps = pd.to_datetime(frame["timestamp"])
+        series = pd.Series(frame["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(stamps))
+        windows = [(pd.Timestamp(start), pd.Timestamp(end)) for start, end in labels[key]]
+        yield key.split("/", 1)[0], series.sort_index(kind="stable"), windows
+
+
+def nab_scores(
+    stamps: pd.DatetimeIndex, windows: list[tuple[pd.Timestamp, pd.Timestamp]], flags: np.ndarray
+) -> np.ndarray:
+    """``[windows found, windows scored, false alarm events]`` of one series after its probationary period.
+
+    A window is scored unless it ends inside the probationary period, and found if a flag after that period lies in
+    it (its ends included); flags outside every window are false alarm events, flags at most :data:`_NAB_GAP`
+    points apart being one event.
+    """
+    scored = np.arange(len(flags)) >= int(_NAB_PROBATION * len(flags))
+    inside = np.zeros(len(flags), dtype=bool)
+    found = counted = 0
+    for start, end in windows:
+        span = ((stamps >= start) & (stamps <= end)) & scored
+        inside |= span
+        if span.any():
+            counted += 1
+            found += bool((flags & span).any())
+    alarms = np.flatnonzero(flags & scored & ~inside)
+    events = int(len(alarms) > 0) + int((np.diff(alarms) > _NAB_GAP).sum())
+    return np.array([found, counted, events])
+
+
+def _nab_prf(found: int, windows: int, events: int) -> tuple[float, float, float]:
+    precision = found / (found + events) if found + events else float("nan")
+    recall = found / windows if windows else float("nan")
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else float("nan")
+    return precision, recall, f1
+
+
+def nab(root: Path | None) -> None:
+    """Part 5: both series detectors on the Numenta Anomaly Benchmark's series and labelled windows."""
+    if root is None:
+        print("5. NAB: skipped (nothing is downloaded); to run it: git clone https://github.com/numenta/NAB, --nab NAB")
+        return
+    started = time.perf_counter()
+    detectors: dict[str, Callable[[pd.Series], np.ndarray]] = {
+        "detect_series_anomalies": lambda s: detect_series_anomalies(s)["is_anomaly"].to_numpy(dtype=bool),
+        "rolling 3-sigma": rolling_three_sigma,
+    }
+    totals = {name: {c: np.zeros(3, dtype=int) for c in _NAB_CATEGORIES} for name in detectors}
+    series_count = dict.fromkeys(_NAB_CATEGORIES, 0)
+    labelled = points = 0
+    seconds = dict.fromkeys(detectors, 0.0)
+    for category, series, windows in read_nab(root):
+        series_count[category] = series_count.get(category, 0) + 1
+        labelled += len(windows)
+        points += len(series)
+        for name, detect in detectors.items():
+            clock = time.perf_counter()
+            flags = detect(series)
+            seconds[name] += time.perf_counter() - clock
+            counts = nab_scores(pd.DatetimeIndex(series.index), windows, flags)
+            totals[name][category] = totals[name].get(category, np.zeros(3, dtype=int)) + counts
+    for name in detectors:
+        totals[name]["overall"] = np.sum(list(totals[name].values()), axis=0)
+    series_count["overall"] = sum(series_count.values())
+    scored = int(totals["detect_series_anomalies"]["overall"][1])
+    print(
+        f"5. NAB (Numenta Anomaly Benchmark, MIT) in {root}, commit {_nab_commit(root)}: {series_count['overall']} "
+        f"series, {points:,} points, {labelled} labelled windows ({labelled - scored} end in the probationary period, "
+        "not scored)"
+    )
+    print(
+        "  Simplified NAB-style scoring, not NAB's official score: the first "
+        f"{_NAB_PROBATION * 100:.0f} % of each series (NAB's probationary period) is ignored for both detectors; "
+        "a window is found if a flagged point lies in it "
+        "(recall over windows); flagged points outside every window are false alarms, flags at most "
+        f"{_NAB_GAP} points apart being one; precision = windows found / (windows found + false alarms)."
+    )
+    names = list(detectors)
+    header = f"  {'category':<22} {'series':>6} {'windows':>7}" + "".join(
+        f" | {name + ': P / R / F1 (found, false alarms)':<50}" for name in names
+    )
+    print(header.rstrip())
+    print("  " + "-" * (len(header) - 2))
+    for category, count in series_count.items():
+        cells = []
+        for name in names:
+            found, scored, events = (int(v) for v in totals[name][category])
+            triple = " ".join(f"{v:5.3f}" if v == v else "  n/a" for v in _nab_prf(found, scored, events))
+            cells.append(f" | {f'{triple} ({found}, {events})':<50}")
+        print((f"  {category:<22} {count:>6} {scored:>7}" + "".join(cells)).rstrip())  # scored windows: alike for both
+    print(
+        f"  took {time.perf_counter() - started:.1f} s (detect_series_anomalies {seconds[names[0]]:.1f} s, "
+        f"rolling 3-sigma {seconds[names[1]]:.1f} s, the rest reading and scoring)"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--calls", type=int, default=100_000, help="calls per synthetic history (default 100,000)")
@@ -292,16 +427,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=5, help="seeds per part (default 5)")
     parser.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0)")
     parser.add_argument("--skip-1m", action="store_true", help="skip the 1M-call timing")
+    parser.add_argument(
+        "--nab",
+        type=Path,
+        metavar="DIR",
+        help="run part 5 on the Numenta Anomaly Benchmark: DIR holds a checkout or export of "
+        "https://github.com/numenta/NAB (data/ and labels/combined_windows.json); nothing is downloaded",
+    )
+    parser.add_argument("--only-nab", action="store_true", help="run part 5 only (needs --nab)")
     args = parser.parse_args(argv)
+    if args.only_nab and args.nab is None:
+        parser.error("--only-nab needs --nab DIR")
+    if args.nab is not None and not (args.nab / "labels" / "combined_windows.json").is_file():
+        parser.error(f"--nab {args.nab}: no labels/combined_windows.json there (a checkout of numenta/NAB?)")
     seeds = list(range(args.first_seed, args.first_seed + max(args.seeds, 1)))
     started = time.perf_counter()
-    per_call(args.calls, args.days, seeds)
-    print()
-    per_series(seeds)
-    print()
-    forecasts(seeds)
-    print()
-    speed(args.skip_1m)
+    if not args.only_nab:
+        per_call(args.calls, args.days, seeds)
+        print()
+        per_series(seeds)
+        print()
+        forecasts(seeds)
+        print()
+        speed(args.skip_1m)
+        print()
+    nab(args.nab)
     print(f"\n(benchmark ran {time.perf_counter() - started:.0f} s)")
 
 
