@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -374,4 +375,21 @@ def test_the_scan_runs_and_a_demo_history_shows_anomalies_a_forecast_and_budgets
     first = anomalies.get_by_test_id("anomaly").first
     first.get_by_role("button", name="Acknowledge").click()
     expect(first).to_contain_text("acknowledged by admin")
+
+    # a finding about a DAG Airflow knows shows on that DAG's tab, listed and marked on its charts
+    from supervisor_lib.analytics import findings
+    from supervisor_lib.analytics.findings import Finding
+    from supervisor_lib.store import Store
+
+    store = Store.from_url(f"sqlite:///{stack.home / 'analytics.db'}", name="ui test")
+    findings.record(store, [Finding(
+        kind="context_blowup", subject="call:ui-test", occurred_at=datetime.now(UTC), score=3.0,
+        reason="context blow-up: input 9,999 tokens, 12.0× the median (833) of 40 earlier calls of fix_fee",
+        group_key="context_blowup|task:payments_bugfix.fix_fee|ui-test", dag_id=FIX_DAG, run_id=fix_run,
+        task_id="fix_fee", map_index=-1, call_id="ui-test", provider="anthropic", model="claude-sonnet-4-6",
+    )], datetime.now(UTC))  # fmt: skip
+    store.close()
+    page.goto(f"{printed['ui']}/dags/{FIX_DAG}/plugin/supervisor-dag")
+    expect(page.get_by_test_id("dag-anomalies")).to_contain_text("12.0× the median (833)")
+    expect(page.get_by_test_id("supervisor-chart").first).not_to_have_attribute("data-markers", "0")
     assert not errors, errors

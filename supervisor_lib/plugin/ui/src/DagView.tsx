@@ -2,11 +2,12 @@
 import { Button, HStack, SimpleGrid, Text } from "@chakra-ui/react";
 import { useMemo, useState } from "react";
 
+import { AnomalyList } from "./Anomalies";
 import { useApi, useStamp } from "./api";
 import { Chart } from "./Chart";
 import { count, percent, plural, seconds, usd, when } from "./format";
 import { AirflowLink, Card, type Column, DataTable, Exports, Kpi, Loading, Problem, runPath, Stacked } from "./parts";
-import type { DagData, TopRow, TopRun } from "./types";
+import type { Anomaly, DagData, TopRow, TopRun } from "./types";
 
 const DAYS = [1, 7, 30, 90];
 
@@ -21,6 +22,9 @@ export function DagView({ dagId }: { dagId: string }) {
   const span: [number, number] = [Date.parse(start) / 1000, Date.parse(end) / 1000];
   const path = `dags/${encodeURIComponent(dagId)}`;
   const { data, error, loading } = useApi<DagData>(path, params, stamp);
+  const [changed, setChanged] = useState(0);
+  const found = useApi<Anomaly[]>("anomalies", { ...params, dag_id: dagId, limit: 1000 }, `${stamp}|${changed}`);
+  const markers = useMemo(() => (found.data ?? []).map((a) => Math.floor(Date.parse(a.occurred_at) / 1000)), [found.data]);
   const runs = data?.runs ?? [];
   const times = useMemo(() => runs.map((r) => Math.floor(new Date(r.last_at ?? r.first_at ?? 0).getTime() / 1000)), [runs]);
   const costLines = useMemo(() => [
@@ -55,13 +59,18 @@ export function DagView({ dagId }: { dagId: string }) {
       {times.length > 0 ? (
         <SimpleGrid columns={{ base: 1, xl: 2 }} gap={3}>
           <Card title="Cost and latency per run">
-            <Chart times={times} lines={costLines} format={usd} formatRight={seconds} label="cost per run" xRange={span} />
+            <Chart times={times} lines={costLines} format={usd} formatRight={seconds} label="cost per run" xRange={span} markers={markers} />
           </Card>
           <Card title="Success per run">
-            <Chart times={times} lines={successLines} format={percent} label="success per run" xRange={span} yRange={[0, 1]} />
+            <Chart times={times} lines={successLines} format={percent} label="success per run" xRange={span} yRange={[0, 1]} markers={markers} />
           </Card>
         </SimpleGrid>
       ) : data ? <Text color="fg.muted">No calls recorded for this DAG in the last {days} days.</Text> : null}
+      {found.data && found.data.length > 0 ? (
+        <Card title="Anomalies" testId="dag-anomalies" actions={<Exports path="anomalies" params={{ ...params, dag_id: dagId, limit: 1000 }} name={`anomalies-${dagId}`} />}>
+          <AnomalyList rows={found.data} onChange={() => setChanged((n) => n + 1)} shown={8} />
+        </Card>
+      ) : null}
       <SimpleGrid columns={{ base: 1, lg: 2 }} gap={3}>
         <Card title="Costliest tasks" testId="dag-tasks">
           <DataTable rows={data?.tasks} columns={TASK_COLUMNS} />
