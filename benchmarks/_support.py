@@ -20,3 +20,14 @@ def fresh_postgres_database(name: str) -> str:
         cur.execute(f'CREATE DATABASE "{name}"')
     admin.close()
     return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_postgres_database(name: str) -> None:
+    """Drop database ``name`` on the local server (what :func:`fresh_postgres_database` made)."""
+    import psycopg2
+
+    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()

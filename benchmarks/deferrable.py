@@ -11,6 +11,7 @@ slots, which is what that pool is for.
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import textwrap
 import time
@@ -47,6 +48,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="supervisor-bench-defer-"))
+    try:
+        _measure(args, work)
+    finally:  # nothing is left behind
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(args: argparse.Namespace, work: Path) -> None:
     dags = work / "dags"
     dags.mkdir()
     for dag_id, deferrable in (("bench_deferrable", True), ("bench_sync", False)):

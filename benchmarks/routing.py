@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -23,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks._support import fresh_postgres_database
+from benchmarks._support import drop_postgres_database, fresh_postgres_database
 from supervisor_lib.execution.router import Router, RouteScope
 from supervisor_lib.routing.budgets import BudgetDeclaration
 from supervisor_lib.routing.catalog import load_catalog
@@ -42,6 +43,8 @@ WINDOW_INDEXES = {
 }
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 SPAN = timedelta(days=30)
+
+PG_DATABASE = "supervisor_bench_routing"
 
 
 def _rows(count: int, models: list[tuple[str, str]]) -> Iterator[tuple[Any, ...]]:
@@ -118,10 +121,18 @@ def main(argv: list[str] | None = None) -> None:
 
     catalog = load_catalog()
     models = sorted((m.provider, m.name) for m in catalog.models.values())
-    if args.store == "postgres":
-        url = fresh_postgres_database("supervisor_bench_routing")
-    else:
-        url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='supervisor-bench-')) / 'analytics.db'}"
+    work = Path(tempfile.mkdtemp(prefix="supervisor-bench-"))
+    sqlite_url = f"sqlite:///{work / 'analytics.db'}"
+    url = fresh_postgres_database(PG_DATABASE) if args.store == "postgres" else sqlite_url
+    try:
+        _measure(args, catalog, models, url)
+    finally:  # nothing is left behind: the ~1 GB SQLite file, the database
+        shutil.rmtree(work, ignore_errors=True)
+        if args.store == "postgres":
+            drop_postgres_database(PG_DATABASE)
+
+
+def _measure(args: argparse.Namespace, catalog: Any, models: list[tuple[str, str]], url: str) -> None:
     store = Store.from_url(url, name="bench")
     store.migrate()
     started = time.perf_counter()
@@ -159,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'reserve + settle (with a call)':<40}{reserve[0]:>12.3f}{reserve[1]:>12.3f}")
     met = results["with indexes"][0] <= 1.0
     print(f"goal: median decision <= 1 ms with {args.rows:,} calls: {'met' if met else 'NOT met'}")
+    store.close()
 
 
 if __name__ == "__main__":
