@@ -58,7 +58,7 @@ from typing import Any, TypeVar
 # a scan of 30 days of calls may take longer than the store's usual 10 s client-side deadline
 os.environ.setdefault("SUPERVISOR_STORE_DEADLINE_S", "900")
 
-from benchmarks._support import fresh_postgres_database, percentile
+from benchmarks._support import drop_postgres_database, fresh_postgres_database, percentile
 from supervisor_lib.analytics import operations, queries
 from supervisor_lib.analytics.filters import Filters
 from supervisor_lib.store import Store
@@ -97,23 +97,11 @@ class Cleanup:
             _stop_leftovers(home)
         if self.pg_database:
             try:
-                _drop_postgres_database(self.pg_database)
+                drop_postgres_database(self.pg_database)
             except Exception as exc:  # report it and go on with the rest of the cleanup
                 print(f"cleanup: could not drop database {self.pg_database}: {exc}", flush=True)
         for path in self.dirs:
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _drop_postgres_database(name: str) -> None:
-    import psycopg2
-
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
 
 
 def _processes_of(home: Path) -> list[int]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from benchmarks._support import fresh_postgres_database, percentile
+from benchmarks._support import drop_postgres_database, fresh_postgres_database, percentile
 
 PG_DATABASE = "supervisor_bench_overhead"
 WARMUP = 20
@@ -35,18 +35,6 @@ WARMUP = 20
 def _postgres_connection(name: str) -> str:
     fresh_postgres_database(name)
     return json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": name})
-
-
-def _drop_postgres_database(name: str) -> None:
-    import psycopg2
-
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
 
 
 @contextmanager
@@ -103,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
 
         get_store().close()
         if args.store == "postgres":
-            _drop_postgres_database(PG_DATABASE)
+            drop_postgres_database(PG_DATABASE)
         shutil.rmtree(work, ignore_errors=True)
 
 
