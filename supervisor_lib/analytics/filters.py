@@ -76,15 +76,20 @@ class Filters:
     def bucket_s(self) -> int:
         return 3600 if self.grain == "hour" else 86400
 
-    def where(self, *, time_column: str = "bucket", grain: bool = True, table: str = "") -> tuple[str, list[Any]]:
-        """``WHERE`` text (``?`` placeholders) and its parameters for a rollup query."""
+    def where(self, *, time_column: str = "bucket", grain: bool | str = True, table: str = "") -> tuple[str, list[Any]]:
+        """``WHERE`` text (``?`` placeholders) and its parameters for a rollup query.
+
+        :param grain: ``True``: the rollups of the range's own :attr:`grain`; ``"hour"`` or ``"day"``: those,
+            whatever the range; ``False``: no grain (a table that has none).
+        """
         prefix = f"{table}." if table else ""
-        start = self.start if not grain else _floor(self.start, self.grain)
+        chosen = (self.grain if grain is True else grain) or None
+        start = _floor(self.start, chosen) if chosen else self.start
         clauses = [f"{prefix}{time_column} >= ?", f"{prefix}{time_column} < ?"]
         params: list[Any] = [start, self.end]
-        if grain:
+        if chosen:
             clauses.insert(0, f"{prefix}grain = ?")
-            params.insert(0, self.grain)
+            params.insert(0, chosen)
         if self.dag_ids is not None:
             if not self.dag_ids:
                 clauses.append("1 = 0")  # a user who may read no DAG sees nothing

@@ -9,7 +9,7 @@ from typing import Any
 
 from supervisor_lib.analytics.filters import Filters
 from supervisor_lib.analytics.queries import _HIST, _iso, _rows, decisions
-from supervisor_lib.routing.forecast import STORED_FORECAST_FRESH, StoredForecast, project
+from supervisor_lib.routing.forecast import StoredForecast, project
 from supervisor_lib.store.cursor import as_datetime
 from supervisor_lib.store.db import Store
 from supervisor_lib.store.rollups import percentile
@@ -104,13 +104,12 @@ def _forecast(committed: float, limit: float | None, start: datetime | None, end
         return none
     forecast, low, high, basis, method, runs_out_on, made_at = stored
     made = as_datetime(made_at)
-    if forecast is not None and made is not None and timedelta(0) <= now - made <= STORED_FORECAST_FRESH:
-        since = max(0.0, committed - float(basis or 0))
-        projected = project(committed, start, end, now, _MIN_ELAPSED, StoredForecast(forecast, basis or 0.0, made))
-        out = as_datetime(runs_out_on)
-        if limit is not None and committed >= limit:
-            out = now
-        return {"forecast_usd": round(projected, 6), "forecast_low_usd": round(max(committed, low + since), 6),
+    kept = StoredForecast(forecast, basis or 0.0, made) if forecast is not None and made is not None else None
+    if kept is not None and kept.fresh(now):
+        since = max(0.0, committed - kept.basis_usd)
+        out = now if limit is not None and committed >= limit else as_datetime(runs_out_on)
+        return {"forecast_usd": round(project(committed, start, end, now, _MIN_ELAPSED, kept), 6),
+                "forecast_low_usd": round(max(committed, low + since), 6),
                 "forecast_high_usd": round(high + since, 6), "forecast_method": method,
                 "runs_out_at": _iso(out)}  # fmt: skip
     return {

@@ -124,10 +124,9 @@ def call_findings(calls: pd.DataFrame, since: datetime) -> list[Finding]:
     flagged = detect_anomalies(calls)
     hits = calls.assign(**{column: flagged[column] for column in ("is_anomaly", "anomaly_score", "reason")})
     hits = hits[hits["is_anomaly"].astype(bool) & (hits["started_at"] >= since)]
-    kinds = flagged["kind"] if "kind" in flagged.columns else None
     found = []
-    for index, row in hits.iterrows():
-        kind = str(kinds.loc[index]) if kinds is not None else kind_of(str(row["reason"]))
+    for _, row in hits.iterrows():
+        kind = kind_of(str(row["reason"]))
         at = row["started_at"].to_pydatetime()
         group = (f"{kind}|provider:{row['provider']}|{at:%Y-%m-%dT%H}" if kind == "error_burst"
                  else f"{kind}|task:{row['dag_id']}.{row['task_id']}|{at:%Y-%m-%d}")  # fmt: skip
@@ -159,8 +158,7 @@ def hourly_series(store: Store, start: datetime, end: datetime) -> dict[tuple[st
     """
     import pandas as pd
 
-    where, params = Filters(start, end).where(grain=False)
-    where = f"grain = 'hour' AND {where}"  # per hour, however long the range
+    where, params = Filters(start, end).where(grain="hour")  # per hour, however long the range
     hist = ", ".join(f"SUM({column})" for column in LATENCY_COLUMNS)
     sql = (f"SELECT bucket, dag_id, model, SUM(cost_usd), SUM(CASE WHEN outcome = 'cached' THEN 0 ELSE calls END),"
            f" {hist} FROM call_rollups WHERE {where} GROUP BY bucket, dag_id, model")  # fmt: skip

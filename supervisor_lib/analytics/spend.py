@@ -8,10 +8,11 @@ from complete days, and what today already spent counts as at least today's shar
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from supervisor_lib.analytics.filters import HOURLY_UP_TO, Filters
+from supervisor_lib.analytics.filters import Filters
 from supervisor_lib.analytics.queries import _rows
 from supervisor_lib.store.cursor import StoreCursor, as_datetime
 from supervisor_lib.store.db import Store
@@ -36,12 +37,7 @@ def daily_spend(store: Store, filters: Filters, first: date, last: date) -> pd.S
 
     start = datetime(first.year, first.month, first.day, tzinfo=UTC)
     end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
-    # a range longer than HOURLY_UP_TO reads the day rollups; the range itself still ends with ``last``
-    scoped = Filters(start, max(end, start + HOURLY_UP_TO + timedelta(days=1)), filters.dag_ids, filters.dag_id,
-                     filters.provider, filters.model, filters.team, filters.tag)  # fmt: skip
-    where, params = scoped.where()
-    assert scoped.grain == "day" and params[2] == scoped.end
-    params[2] = end
+    where, params = replace(filters, start=start, end=end).where(grain="day")
     sql = f"SELECT bucket, SUM(cost_usd) FROM call_rollups WHERE {where} GROUP BY bucket"
     days = pd.date_range(first, last, freq="D")
     found = {as_datetime(bucket).date(): float(cost or 0) for bucket, cost in _rows(store, sql, params)}  # type: ignore[union-attr]

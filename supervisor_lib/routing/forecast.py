@@ -112,6 +112,10 @@ class StoredForecast:
     basis_usd: float
     made_at: datetime
 
+    def fresh(self, now: datetime) -> bool:
+        """Whether it is recent enough to use."""
+        return timedelta(0) <= now - self.made_at <= STORED_FORECAST_FRESH
+
 
 #: how long a stored forecast is used (the scan refreshes it every 15 minutes by default)
 STORED_FORECAST_FRESH = timedelta(hours=2)
@@ -133,7 +137,7 @@ def project(
     """
     if start is None or end is None:
         return committed_usd
-    if stored is not None and timedelta(0) <= now - stored.made_at <= STORED_FORECAST_FRESH:
+    if stored is not None and stored.fresh(now):
         return max(committed_usd, stored.projected_usd + max(0.0, committed_usd - stored.basis_usd))
     length = (end - start).total_seconds()
     elapsed = max((now - start).total_seconds(), length * min_elapsed_fraction)
