@@ -52,8 +52,9 @@ def plan(workspace: Path, scratch: Path, extra_read_only: Iterable[str] = ()) ->
         elif os.path.isdir(path):
             mounts.append(Mount("ro", path, path))
     mounts += [Mount("hide_dir" if is_dir else "hide_file", path) for path, is_dir in _private_under("/etc")]
-    mounts += [Mount("ro", path, path) for path in _toolchain(extra_read_only)]
+    # the private /tmp before the toolchain: a checkout (its virtualenv) under /tmp stays visible on top of it
     mounts += [Mount("dev", "/dev"), Mount("proc", "/proc"), Mount("tmpfs", "/tmp"), Mount("tmpfs", "/var/tmp")]
+    mounts += [Mount("ro", path, path) for path in _toolchain(extra_read_only)]
     mounts += [Mount("rw", str(scratch), str(scratch)), Mount("rw", str(workspace), str(workspace))]
     if (workspace / ".git").is_file():  # the worktree's link to the cache repo: the command must not repoint it
         mounts.append(Mount("ro", str(workspace / ".git"), str(workspace / ".git")))

@@ -238,6 +238,20 @@ def test_only_the_workspace_is_writable(box: Path, tmp_path: Path, isolated: str
     assert "Read-only file system" in result.output  # /usr
 
 
+def test_a_toolchain_under_tmp_stays_visible(box: Path, tmp_path: Path, isolated: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A checkout (and its virtualenv) under /tmp: the sandbox's private /tmp must not hide it."""
+    from supervisor_lib.workspace.jail import EXTRA_READ_ONLY_ENV
+
+    tools = tmp_path / "toolchain" / "bin"
+    tools.mkdir(parents=True)
+    (tools / "hello").write_text("#!/bin/sh\necho hello-from-the-toolchain\n")
+    (tools / "hello").chmod(0o755)
+    monkeypatch.setenv(EXTRA_READ_ONLY_ENV, str(tools.parent))
+    result = run_sandboxed(f"{tools / 'hello'}", box, timeout_s=10, isolation=isolated)  # type: ignore[arg-type]
+    assert result.exit_code == 0 and "hello-from-the-toolchain" in result.output, result.output
+
+
 def test_what_only_root_may_read_and_the_airflow_home_are_hidden(box: Path, tmp_path: Path, isolated: str) -> None:
     store = tmp_path / "airflow_home" / "analytics.db"
     store.parent.mkdir()
