@@ -63,7 +63,7 @@ from supervisor_lib.analytics import operations, queries
 from supervisor_lib.analytics.filters import Filters
 from supervisor_lib.store import Store
 from supervisor_lib.store.cursor import StoreCursor
-from supervisor_lib.store.rollups import _bucket_expr, backfill_sql
+from supervisor_lib.store.rollups import GRAINS, _bucket_expr, backfill_sql, summary_backfill_sql
 from supervisor_lib.store.schema import CALL_ATTEMPT_COLUMNS, MIGRATION_TIMEOUT_MS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -550,7 +550,9 @@ def _month_start(at: datetime, months: int) -> datetime:
 def _build_rollups(execute: Callable[..., None], dialect: str) -> dict[str, float]:
     """The rollups of every seeded row: the statements a store upgrade runs (with the server's default settings)."""
     took = {}
-    for sql, name in zip(backfill_sql(dialect), ("hourly rollups", "daily rollups", "run rollups"), strict=True):
+    statements = (*backfill_sql(dialect), summary_backfill_sql())
+    names = ("hourly rollups", "daily rollups", "run rollups", "day summaries")
+    for sql, name in zip(statements, names, strict=True):
         started = time.perf_counter()
         execute(sql)
         took[f"backfill: {name}"] = time.perf_counter() - started
@@ -885,7 +887,7 @@ def _sizes(store: Store, url: str) -> dict[str, int]:
         found = {}
         for table in ("call_attempts", "call_rollups", "run_rollups", "routing_decisions", "call_transcripts"):
             found[f"{table} rows"] = int(cur.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-        for grain in ("hour", "day"):
+        for grain in GRAINS:
             sql = "SELECT COUNT(*) FROM call_rollups WHERE grain = ?"
             found[f"call_rollups {grain} rows"] = int(cur.execute(sql, (grain,)).fetchone()[0])
         if cur.dialect == "postgresql":
@@ -974,7 +976,8 @@ def print_store(result: Result, repeats: int) -> dict[str, tuple[float, str]]:
     goal = GOAL_MS[result.dialect]
     s = result.sizes
     print(f"\n== {result.dialect}: {result.rows:,} calls over 90 days; {s['call_rollups hour rows']:,} hourly + "
-          f"{s['call_rollups day rows']:,} daily rollup rows, {s['run_rollups rows']:,} runs, "
+          f"{s['call_rollups day rows']:,} daily + {s['call_rollups day_summary rows']:,} day summary rollup rows, "
+          f"{s['run_rollups rows']:,} runs, "
           f"{s['routing_decisions rows']:,} routing decisions, {s['call_transcripts rows']:,} transcripts")  # fmt: skip
     sizes = ", ".join(f"{k.removesuffix(' bytes')} {v / 2**20:,.0f} MiB" for k, v in s.items() if k.endswith("bytes"))
     print(f"   size: {sizes}")
@@ -1030,7 +1033,7 @@ def print_summary(results: list[Result], worst: dict[str, dict[str, tuple[float,
         s = result.sizes
         print(f"- {result.dialect}: {result.rows:,} calls / 90 days seeded in {result.seeding['total']:.0f} s "
               f"(rollups: {sum(v for k, v in result.seeding.items() if k.startswith('backfill')):.0f} s for "
-              f"{s['call_rollups hour rows'] + s['call_rollups day rows']:,} rollup rows + "
+              f"{s['call_rollups rows']:,} rollup rows + "
               f"{s['run_rollups rows']:,} run rows)")  # fmt: skip
     dialects = [r.dialect for r in results]
     head = "".join(f" | {d} worst p95 ms (range)" for d in dialects)

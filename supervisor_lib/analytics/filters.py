@@ -76,14 +76,21 @@ class Filters:
     def bucket_s(self) -> int:
         return 3600 if self.grain == "hour" else 86400
 
-    def where(self, *, time_column: str = "bucket", grain: bool | str = True, table: str = "") -> tuple[str, list[Any]]:
+    def where(
+        self, *, time_column: str = "bucket", grain: bool | str = True, table: str = "", by_task: bool = False
+    ) -> tuple[str, list[Any]]:
         """``WHERE`` text (``?`` placeholders) and its parameters for a rollup query.
 
-        :param grain: ``True``: the rollups of the range's own :attr:`grain`; ``"hour"`` or ``"day"``: those,
-            whatever the range; ``False``: no grain (a table that has none).
+        :param grain: ``True``: the rollups of the range's own :attr:`grain` (for a per-day range, the
+            ``day_summary`` rows unless ``by_task``); a grain's name: those, whatever the range; ``False``: no grain
+            (a table that has none).
+        :param by_task: the query reads ``task_id``, ``task_type`` or ``error_type``, which ``day_summary`` rows do
+            not keep.
         """
         prefix = f"{table}." if table else ""
         chosen = (self.grain if grain is True else grain) or None
+        if grain is True and chosen == "day" and not by_task:
+            chosen = "day_summary"
         start = _floor(self.start, chosen) if chosen else self.start
         clauses = [f"{prefix}{time_column} >= ?", f"{prefix}{time_column} < ?"]
         params: list[Any] = [start, self.end]

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from supervisor_lib.analytics.filters import FilterError, Filters, group_column
 from supervisor_lib.store.cursor import StoreCursor, as_datetime
 from supervisor_lib.store.db import Store
@@ -93,61 +95,60 @@ def series(store: Store, filters: Filters, metric: str, group_by: str) -> dict[s
     if metric not in METRICS:
         raise FilterError("metric", f"one of {', '.join(METRICS)}")
     column = group_column(group_by)
-    where, params = filters.where()
+    where, params = filters.where(by_task=column in ("task_id", "task_type"))
+    latency = metric in ("p50", "p95")  # only percentiles need the histogram
     sql = (f"SELECT bucket, {column}, SUM(calls), SUM(cost_usd), SUM({_TOKENS}),"
-           f" SUM(CASE WHEN outcome IN ('failed', 'rejected') THEN calls ELSE 0 END), {_HIST}"
+           f" SUM(CASE WHEN outcome IN ('failed', 'rejected') THEN calls ELSE 0 END){', ' + _HIST if latency else ''}"
            f" FROM call_rollups WHERE {where} GROUP BY bucket, {column}")  # fmt: skip
-    cells: dict[str, dict[datetime, list[float]]] = defaultdict(dict)
-    for bucket, group, calls, cost, tokens, errors, *hist in _rows(store, sql, params):
-        at = as_datetime(bucket)
-        assert at is not None
-        for name in (group.split(",") if column == "tags" else [group]) or [""]:
-            cell = cells[name or "(none)"].setdefault(at, [0.0] * (4 + len(hist)))
-            for index, value in enumerate((calls, cost, tokens, errors, *hist)):
-                cell[index] += float(value or 0)
+    rows = _rows(store, sql, params)
     times = _buckets(filters)
-    ranked = sorted(cells, key=lambda name: -sum(_metric_total(cell, metric) for cell in cells[name].values()))
-    shown, rest = ranked[:MAX_SERIES], ranked[MAX_SERIES:]
-    if rest:
-        cells["other"] = _merge(cells[name] for name in rest)
-        shown.append("other")
+    # cells[group, time] = (calls, cost, tokens, errors, *histogram), added up with numpy (a 90-day range by DAG is
+    # tens of thousands of rows: a Python loop per value was most of the answer's time)
+    slot = {at: index for index, at in enumerate(times)}
+    slots: dict[Any, int | None] = {}
+    groups: dict[str, int] = {}
+    picked: list[tuple[int, int, int]] = []  # (row, group, time)
+    for index, (bucket, group, *_) in enumerate(rows):
+        if bucket not in slots:
+            at = as_datetime(bucket)
+            slots[bucket] = slot.get(at) if at is not None else None
+        at_slot = slots[bucket]
+        if at_slot is None:
+            continue
+        for name in group.split(",") if column == "tags" else [group]:
+            picked.append((index, groups.setdefault(name or "(none)", len(groups)), at_slot))
+    width = 4 + (len(LATENCY_COLUMNS) if latency else 0)
+    cells = np.zeros((len(groups), len(times), width))
+    if picked:
+        which, group_at, time_at = np.asarray(picked).T
+        values = np.asarray([row[2:] for row in rows], dtype=float)
+        np.add.at(cells, (group_at, time_at), values[which])
+    names = list(groups)
+    ranking = cells[:, :, 1 if metric == "cost" else 2 if metric == "tokens" else 0].sum(axis=1)
+    order = sorted(range(len(names)), key=lambda g: -ranking[g])
+    shown = [(names[g], cells[g]) for g in order[:MAX_SERIES]]
+    if len(order) > MAX_SERIES:
+        shown.append(("other", cells[order[MAX_SERIES:]].sum(axis=0)))
     return {
         "range": _range(filters),
         "metric": metric,
         "group_by": group_by,
         "times": [int(t.timestamp()) for t in times],
-        "series": [{"name": name, "values": [_value(cells[name].get(t), metric) for t in times]} for name in shown],
+        "series": [{"name": name, "values": _values(cell, metric)} for name, cell in shown],
     }
 
 
-def _metric_total(cell: list[float], metric: str) -> float:
-    return cell[1] if metric == "cost" else cell[2] if metric == "tokens" else cell[0]
-
-
-def _value(cell: list[float] | None, metric: str) -> float | None:
-    if cell is None:
-        return None if metric in ("p50", "p95", "error_rate") else 0
-    calls, cost, tokens, errors, *hist = cell
+def _values(cells: np.ndarray, metric: str) -> list[float | int | None]:
+    """One series' values from its cells (one row per time: calls, cost, tokens, errors, histogram)."""
+    calls = cells[:, 0]
     if metric == "cost":
-        return round(cost, 6)
-    if metric == "calls":
-        return int(calls)
-    if metric == "tokens":
-        return int(tokens)
+        return [round(float(value), 6) for value in cells[:, 1]]
+    if metric in ("calls", "tokens"):
+        return [int(value) for value in (calls if metric == "calls" else cells[:, 2])]
     if metric == "error_rate":
-        return round(errors / calls, 4) if calls else None
-    return percentile([int(h) for h in hist], 0.5 if metric == "p50" else 0.95)
-
-
-def _merge(parts: Iterable[dict[datetime, list[float]]]) -> dict[datetime, list[float]]:
-    merged: dict[datetime, list[float]] = {}
-    for part in parts:
-        for at, cell in part.items():
-            if at in merged:
-                merged[at] = [a + b for a, b in zip(merged[at], cell, strict=True)]
-            else:
-                merged[at] = list(cell)
-    return merged
+        return [round(float(e / n), 4) if n else None for n, e in zip(calls, cells[:, 3], strict=True)]
+    share = 0.5 if metric == "p50" else 0.95
+    return [percentile([int(h) for h in cell[4:]], share) for cell in cells]
 
 
 def _buckets(filters: Filters) -> list[datetime]:
@@ -171,7 +172,7 @@ def top(store: Store, filters: Filters, by: str, limit: int = 10) -> list[dict[s
     columns = {"dag": ("dag_id",), "task": ("dag_id", "task_id"), "model": ("provider", "model")}.get(by)
     if columns is None:
         raise FilterError("by", "one of dag, task, run, model")
-    where, params = filters.where()
+    where, params = filters.where(by_task=by == "task")
     keys = ", ".join(columns)
     sql = (f"SELECT {keys}, SUM(cost_usd), SUM(calls), SUM({_TOKENS}),"
            f" SUM(CASE WHEN outcome IN ('failed', 'rejected') THEN calls ELSE 0 END)"
@@ -202,7 +203,7 @@ def top_runs(store: Store, filters: Filters, limit: int) -> list[dict[str, Any]]
 
 def errors(store: Store, filters: Filters) -> list[dict[str, Any]]:
     """Failed and rejected calls by provider, model, outcome and error type."""
-    where, params = filters.where()
+    where, params = filters.where(by_task=True)
     sql = (f"SELECT provider, model, outcome, error_type, SUM(calls) FROM call_rollups WHERE {where}"
            " AND outcome IN ('failed', 'rejected') GROUP BY provider, model, outcome, error_type"
            " ORDER BY SUM(calls) DESC")  # fmt: skip
@@ -314,7 +315,7 @@ def tile(store: Store, dag_ids: frozenset[str] | None, now: datetime | None = No
     days = {}
     for name, start in (("yesterday", today - timedelta(days=1)), ("today", today)):
         filters = Filters(start, start + timedelta(days=1), dag_ids)
-        where, params = filters.where()
+        where, params = filters.where(grain="day_summary")
         sql = (f"SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(calls), 0), COALESCE(SUM(CASE WHEN outcome IN"
                f" ('failed', 'rejected') THEN calls ELSE 0 END), 0) FROM call_rollups WHERE {where}")  # fmt: skip
         days[name] = _rows(store, sql, params)[0]
@@ -346,7 +347,7 @@ def stamp(store: Store, dag_ids: frozenset[str] | None, now: datetime | None = N
     now = now or datetime.now(UTC)
     recent = Filters(now - timedelta(days=2), now + timedelta(days=1), dag_ids)
     where, params = recent.where(grain=False)
-    sql = (f"SELECT (SELECT COALESCE(SUM(calls), 0) FROM call_rollups WHERE grain = 'day' AND {where}),"
+    sql = (f"SELECT (SELECT COALESCE(SUM(calls), 0) FROM call_rollups WHERE grain = 'day_summary' AND {where}),"
            " (SELECT MAX(decided_at) FROM routing_decisions WHERE decided_at >= ?),"
            " (SELECT MAX(updated_at) FROM budget_spend), (SELECT MAX(updated_at) FROM router_breakers)")  # fmt: skip
     row = _rows(store, sql, [*params, recent.start])[0]

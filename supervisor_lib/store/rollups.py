@@ -2,9 +2,11 @@
 
 ``call_rollups`` holds one row per hour (``grain='hour'``) and per day (``'day'``) and per DAG, task, provider,
 model, task type, team, tags, outcome and error type, with sums (calls, retries, cost, tokens, durations, savings) and a
-latency histogram (percentiles come from it). ``run_rollups`` holds one row per DAG run. An attempt adds to them
-in the same transaction that inserts it, and only if it was new (a replayed write adds nothing), so the sums of
-the rollups always equal the sums of the rows. Pure: SQL text and arithmetic, no I/O.
+latency histogram (percentiles come from it). A third grain, ``'day_summary'``, is the day rows without the task, its
+type and the error type (stored as ``''``): several times fewer rows, which is what keeps the views of long ranges
+fast when they do not ask about tasks, task types or error types. ``run_rollups`` holds one row per DAG run. An
+attempt adds to them in the same transaction that inserts it, and only if it was new (a replayed write adds
+nothing), so the sums of the rollups always equal the sums of the rows. Pure: SQL text and arithmetic, no I/O.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ SUMS: tuple[str, ...] = (
     "cache_read_tokens", "cache_write_tokens", "duration_s", "saved_usd", *LATENCY_COLUMNS,
 )  # fmt: skip
 RUN_SUMS: tuple[str, ...] = ("calls", "errors", "cost_usd", "tokens", "duration_s")
-GRAINS: tuple[str, ...] = ("hour", "day")
+GRAINS: tuple[str, ...] = ("hour", "day", "day_summary")
+#: the keys a grain does not keep (stored as ``''``)
+DROPPED: dict[str, tuple[str, ...]] = {"day_summary": ("task_id", "task_type", "error_type")}
 _TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 
 
@@ -50,7 +54,7 @@ def latency_bucket(duration_s: float) -> int:
 
 
 def bucket_start(at: datetime, grain: str) -> datetime:
-    """The start of ``at``'s hour or day, in UTC."""
+    """The start of ``at``'s hour or day (``day`` and ``day_summary``), in UTC."""
     at = at.astimezone(UTC)
     return (
         at.replace(minute=0, second=0, microsecond=0)
@@ -59,9 +63,10 @@ def bucket_start(at: datetime, grain: str) -> datetime:
     )
 
 
-def increments(row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """What one ``call_attempts`` row adds: ``(rollup keys, rollup sums)``."""
-    keys = {name: row.get(name) or "" for name in KEYS}
+def increments(row: Mapping[str, Any], grain: str = "hour") -> tuple[dict[str, Any], dict[str, Any]]:
+    """What one ``call_attempts`` row adds to the rollups of ``grain``: ``(rollup keys, rollup sums)``."""
+    dropped = DROPPED.get(grain, ())
+    keys = {name: "" if name in dropped else row.get(name) or "" for name in KEYS}
     cost = row.get("cost_usd")
     sums: dict[str, Any] = dict.fromkeys(SUMS, 0)
     sums.update(
@@ -112,6 +117,7 @@ def run_upsert_sql(dialect: Dialect) -> str:
 
 
 def _bucket_expr(dialect: Dialect, grain: str) -> str:
+    grain = "hour" if grain == "hour" else "day"
     if dialect == "postgresql":
         return f"date_trunc('{grain}', started_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
     # stored as UTC ISO-8601 text with microseconds: cut it at the hour or day and pad it back
@@ -134,14 +140,15 @@ def _sum_exprs() -> list[str]:
     ]  # fmt: skip
 
 
-def backfill_sql(dialect: Dialect) -> tuple[str, ...]:
-    """Rollups of the rows recorded before the rollups existed (a migration, once; later rows add themselves)."""
-    keys = ", ".join(f"COALESCE({name}, '')" for name in KEYS)
+def backfill_sql(dialect: Dialect, grains: tuple[str, ...] = ("hour", "day")) -> tuple[str, ...]:
+    """Rollups of the rows recorded before the rollups existed (a migration, once; later rows add themselves): the
+    ``grains`` from ``call_attempts``, then the run totals. (``day_summary`` is built from the day rows by
+    :func:`summary_backfill_sql`.)"""
     statements = [
         f"INSERT INTO call_rollups (grain, bucket, {', '.join(KEYS)}, {', '.join(SUMS)})"
-        f" SELECT '{grain}', {_bucket_expr(dialect, grain)}, {keys}, {', '.join(_sum_exprs())}"
-        f" FROM call_attempts GROUP BY {_bucket_expr(dialect, grain)}, {keys}"
-        for grain in GRAINS
+        f" SELECT '{grain}', {_bucket_expr(dialect, grain)}, {_key_exprs(grain)}, {', '.join(_sum_exprs())}"
+        f" FROM call_attempts GROUP BY {_bucket_expr(dialect, grain)}, {_key_exprs(grain, grouping=True)}"
+        for grain in grains
     ]
     statements.append(
         "INSERT INTO run_rollups (dag_id, run_id, first_at, last_at, calls, errors, cost_usd, tokens, duration_s)"
@@ -150,6 +157,25 @@ def backfill_sql(dialect: Dialect) -> tuple[str, ...]:
         f" SUM({' + '.join(_TOKENS)}), SUM(duration_s) FROM call_attempts GROUP BY dag_id, run_id"
     )
     return tuple(statements)
+
+
+def summary_backfill_sql() -> str:
+    """The ``day_summary`` rollups from the ``day`` rollups (once, when the grain was added; both dialects)."""
+    dropped = DROPPED["day_summary"]
+    keys = ", ".join("''" if name in dropped else name for name in KEYS)
+    kept = ", ".join(name for name in KEYS if name not in dropped)
+    return (f"INSERT INTO call_rollups (grain, bucket, {', '.join(KEYS)}, {', '.join(SUMS)})"
+            f" SELECT 'day_summary', bucket, {keys}, {', '.join(f'SUM({name})' for name in SUMS)}"
+            f" FROM call_rollups WHERE grain = 'day' GROUP BY bucket, {kept}")  # fmt: skip
+
+
+def _key_exprs(grain: str, *, grouping: bool = False) -> str:
+    """The grain's keys as select expressions (a dropped one as ``''``), or, ``grouping``, the kept ones only
+    (PostgreSQL refuses a constant in ``GROUP BY``)."""
+    dropped = DROPPED.get(grain, ())
+    if grouping:
+        return ", ".join(f"COALESCE({name}, '')" for name in KEYS if name not in dropped)
+    return ", ".join("''" if name in dropped else f"COALESCE({name}, '')" for name in KEYS)
 
 
 def percentile(histogram: list[int], share: float) -> float | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from supervisor_lib.store.rollups import Dialect, backfill_sql, rollup_table_sql
+from supervisor_lib.store.rollups import Dialect, backfill_sql, rollup_table_sql, summary_backfill_sql
 
 VERSION_TABLE = "supervisor_schema_version"
 #: the key of the PostgreSQL advisory lock that serializes migrations ("supvsr" + 0x0001, fits a signed bigint)
@@ -317,8 +317,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             " ON call_transcripts (dag_id, run_id, task_id, map_index)",
         ),
         # the rollups of what was recorded before this version (nothing is lost on upgrade)
-        postgresql=backfill_sql("postgresql"),
-        sqlite=backfill_sql("sqlite"),
+        postgresql=backfill_sql("postgresql", ("hour", "day")),
+        sqlite=backfill_sql("sqlite", ("hour", "day")),
     ),
     Migration(
         7,
@@ -374,6 +374,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE budget_spend ADD COLUMN forecast_method TEXT NULL",
             "ALTER TABLE budget_spend ADD COLUMN forecast_runs_out {timestamp} NULL",
             "ALTER TABLE budget_spend ADD COLUMN forecast_at {timestamp} NULL",
+        ),
+    ),
+    Migration(
+        9,
+        "analytics: day rollups without task, task type and error type (day_summary) for long ranges, and per-DAG"
+        " indexes for the DAG tab",
+        statements=(
+            summary_backfill_sql(),
+            "CREATE INDEX IF NOT EXISTS ix_call_rollups_dag ON call_rollups (dag_id, grain, bucket)",
+            "CREATE INDEX IF NOT EXISTS ix_run_rollups_dag ON run_rollups (dag_id, last_at)",
+            # the overview's failover count over a range: read from the index alone
+            "CREATE INDEX IF NOT EXISTS ix_routing_decisions_failovers"
+            " ON routing_decisions (decided_at, dag_id, provider, model, failovers)",
         ),
     ),
 )

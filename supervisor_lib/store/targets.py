@@ -30,7 +30,10 @@ CONNECT_TIMEOUT_S = 5
 #: SQLite busy timeout: how long a writer waits for another process's write lock
 BUSY_TIMEOUT_S = 5.0
 STATEMENT_TIMEOUT_MS = 5_000
-_PG_OPTIONS = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+#: the views group tens of thousands of (day, DAG) cells over long ranges, which the server's default work_mem (4 MB)
+#: sorts or hashes on disk; the store's sessions are few, so a larger per-operation allowance is cheap
+WORK_MEM = "32MB"
+_PG_OPTIONS = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c work_mem={WORK_MEM}"
 
 
 class StoreError(SupervisorError):

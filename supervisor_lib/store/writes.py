@@ -22,7 +22,7 @@ _TRANSCRIPT_SQL = (
 
 
 def _rollup_params(row: Mapping[str, Any], grain: str) -> list[Any]:
-    keys, sums = rollups.increments(row)
+    keys, sums = rollups.increments(row, grain)
     bucket = rollups.bucket_start(row["started_at"], grain)
     return [grain, bucket, *(keys[name] for name in rollups.KEYS), *(sums[name] for name in rollups.SUMS)]
 

@@ -86,6 +86,33 @@ def test_a_long_range_is_answered_per_day(seeded: tuple[Store, pd.DataFrame]) ->
     assert sum(sum(s["values"]) for s in answer["series"]) == len(frame)
 
 
+def test_a_long_range_reads_the_day_summaries_unless_it_asks_about_tasks(seeded: tuple[Store, pd.DataFrame]) -> None:
+    store, frame = seeded
+    month = Filters(START - timedelta(days=20), START + timedelta(days=10))
+    answers = {
+        "overview": queries.overview(store, month)["calls"],
+        "dags": {r["dag_id"]: r["calls"] for r in queries.top(store, month, "dag")},
+        "tasks": {(r["dag_id"], r["task_id"]): r["calls"] for r in queries.top(store, month, "task", 50)},
+        "errors": sum(row["calls"] for row in queries.errors(store, month)),
+        "by task": {s["name"]: sum(s["values"]) for s in queries.series(store, month, "calls", "task")["series"]},
+        "by type": {s["name"]: sum(s["values"]) for s in queries.series(store, month, "calls", "task_type")["series"]},
+        "p95": queries.overview(store, month)["latency_p95_s"],
+    }
+    assert answers == {
+        "overview": len(frame), "dags": frame.groupby("dag_id").size().to_dict(),
+        "tasks": frame.groupby(["dag_id", "task_id"]).size().to_dict(),
+        "errors": frame["outcome"].isin(["failed", "rejected"]).sum(),
+        "by task": frame.groupby("task_id").size().to_dict(),
+        "by type": frame.groupby("task_type").size().to_dict(),
+        "p95": _p95(frame.loc[frame["outcome"] != "cached", "duration_s"]),
+    }  # fmt: skip
+    # which rows answer: without the day rows, what needs no task still answers, what does comes back empty
+    store.run(lambda cur: cur.execute("DELETE FROM call_rollups WHERE grain = 'day'"))
+    assert queries.overview(store, month)["calls"] == len(frame)
+    assert sum(r["calls"] for r in queries.top(store, month, "dag")) == len(frame)
+    assert queries.top(store, month, "task") == [] and queries.errors(store, month) == []
+
+
 def test_narrowing_by_tag_provider_and_team(seeded: tuple[Store, pd.DataFrame]) -> None:
     store, frame = seeded
     assert queries.overview(store, _filters(tag="b"))["calls"] == sum("b" in t for t in frame["tags"])

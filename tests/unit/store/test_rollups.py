@@ -33,7 +33,7 @@ def _records(count: int, seed: int = 7) -> list[CallRecord]:
                 task_id=f"t{n % 3}",
                 provider=rng.choice(["anthropic", "openai"]),
                 model=rng.choice(["m1", "m2"]),
-                task_type="llm",
+                task_type="llm" if n % 3 else "pr_review",
                 started_at=start + timedelta(minutes=7 * n),
                 status=status,
                 attempt=attempt,
@@ -52,10 +52,19 @@ def _records(count: int, seed: int = 7) -> list[CallRecord]:
 
 
 def _equal(url: str) -> None:
-    for grain in ("hour", "day"):
+    for grain in ("hour", "day", "day_summary"):
         rolled = query(url, f"SELECT {SUMS} FROM call_rollups WHERE grain = '{grain}'")[0]
         rows = query(url, f"SELECT {ROW_SUMS} FROM call_attempts")[0]
         assert [round(float(v or 0), 6) for v in rolled] == [round(float(v or 0), 6) for v in rows], grain
+    by_day = "bucket, dag_id, provider, model, team, tags, outcome"
+    grouped = {grain: sorted(tuple(round(float(v or 0), 6) if isinstance(v, float) else v for v in row) for row in
+                             query(url, f"SELECT {by_day}, {SUMS} FROM call_rollups WHERE grain = '{grain}'"
+                                        f" GROUP BY {by_day}"))
+               for grain in ("day", "day_summary")}  # fmt: skip
+    assert grouped["day"] == grouped["day_summary"]  # the same days, only without task, task type, error type
+    kept = query(url, "SELECT COUNT(*) FROM call_rollups WHERE grain = 'day_summary' AND (task_id <> ''"
+                      " OR task_type <> '' OR error_type <> '')")  # fmt: skip
+    assert kept == [(0,)]
     runs = query(url, "SELECT SUM(calls), SUM(cost_usd) FROM run_rollups")[0]
     assert [round(float(v), 6) for v in runs] == [
         round(float(v), 6) for v in query(url, "SELECT COUNT(*), SUM(COALESCE(cost_usd, 0)) FROM call_attempts")[0]
@@ -128,3 +137,17 @@ def test_percentiles_interpolate_within_their_bucket(histogram: list[int], share
     padded = histogram + [0] * (len(LATENCY_COLUMNS) - len(histogram))
     assert percentile(padded, share) == pytest.approx(expected, abs=0.01)
     assert percentile([0] * len(LATENCY_COLUMNS), 0.5) is None
+
+
+def test_a_store_of_version_8_gets_its_day_summaries_from_the_day_rows(store: Store, store_url: str) -> None:
+    records = _records(150, seed=11)
+    store.insert_attempts([r.to_row() for r in records])
+    store.run(lambda cur: cur.execute("DELETE FROM call_rollups WHERE grain = 'day_summary'"))
+    store.run(lambda cur: cur.execute("DELETE FROM supervisor_schema_version WHERE version >= 9"))
+    store.close()
+    reopened = Store.from_url(store_url, name="test")
+    assert reopened.migrate() == [9]
+    _equal(store_url)
+    fewer = query(store_url, "SELECT grain, COUNT(*) FROM call_rollups GROUP BY grain")
+    counts = dict(fewer)
+    assert counts["day_summary"] < counts["day"]  # the point of the grain: fewer rows for long ranges
