@@ -24,6 +24,17 @@ def _instructions() -> list[tuple[str, str]]:
     return [(row.split(None, 1)[0].upper(), row.split(None, 1)[1]) for row in rows]
 
 
+def _users() -> list[tuple[str, str, str]]:
+    """(user, instruction, arguments) for every instruction: the user it runs as (the base image's ``airflow``
+    until a ``USER`` changes it)."""
+    user, rows = "airflow", []
+    for ins, args in _instructions():
+        if ins == "USER":
+            user = args.split(":", 1)[0].strip()
+        rows.append((user, ins, args))
+    return rows
+
+
 def _locked_version(name: str) -> str:
     lock = tomllib.loads((ROOT / "uv.lock").read_text())
     return next(p["version"] for p in lock["package"] if p["name"] == name)
@@ -46,6 +57,29 @@ def test_every_copied_path_exists() -> None:
         sources = [a for a in shlex.split(args) if not a.startswith("--")][:-1]
         for source in sources:
             assert (ROOT / source.rstrip("/")).exists(), f"Dockerfile copies {source}, which does not exist"
+
+
+def test_bubblewrap_is_installed_as_root_for_the_sandbox() -> None:
+    """The validation sandbox's preferred backend (supervisor_lib/workspace/sandbox.py) is in the image."""
+    root_runs = [args for user, ins, args in _users() if ins == "RUN" and user in ("root", "0")]
+    installs = [args for args in root_runs if re.search(r"\bapt-get install\b", args)]
+    assert installs, "no apt-get install runs as root"
+    words = shlex.split(installs[0])
+    assert "bubblewrap" in words and "-y" in words and "--no-install-recommends" in words, installs[0]
+    assert re.search(r"apt-get update\s*&&", installs[0]), "apt-get install needs a fresh package list"
+    assert "rm -rf /var/lib/apt/lists/*" in installs[0], "the package lists must not stay in the layer"
+    # nothing but system packages runs as root
+    assert all("pip" not in args and "uv " not in args for args in root_runs), root_runs
+
+
+def test_user_is_switched_back_to_airflow() -> None:
+    """The official image runs as ``airflow`` (its pip refuses root); every step after the apt-get is ``airflow``'s
+    again, and so is the image's final user."""
+    users = [args.split(":", 1)[0].strip() for ins, args in _instructions() if ins == "USER"]
+    assert users and users[-1] == "airflow", users
+    for user, ins, args in _users():
+        if ins in ("COPY", "ADD") or (ins == "RUN" and ("pip" in args or "uv " in args)):
+            assert user == "airflow", f"{ins} {args} runs as {user}"
 
 
 def test_uv_version_matches_the_makefile() -> None:
@@ -74,8 +108,8 @@ def test_install_steps_work_in_a_venv(tmp_path: Path) -> None:
         "VIRTUAL_ENV": str(venv),
         "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
     }
-    for ins, args in _instructions():
-        if ins == "RUN":
+    for user, ins, args in _users():
+        if ins == "RUN" and user == "airflow":  # root's steps install system packages, not ours: not run here
             result = subprocess.run(["bash", "-c", args], env=env, capture_output=True, text=True, timeout=900)
             assert result.returncode == 0, result.stderr[-3000:]
     check = "import importlib.metadata as m, supervisor_lib; print(m.version('apache-airflow'))"
