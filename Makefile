@@ -11,8 +11,8 @@ STAMP := $(VENV)/.synced
 
 .PHONY: run test lint unit env lock clean benchmarks reparse demo-history
 
-run: $(STAMP) ## Airflow with our DAGs, plugin and a demo run on http://127.0.0.1:8080 (Ctrl-C stops it)
-	$(BIN)/python -m supervisor_lib.local.run
+run: $(STAMP) ## Airflow with our DAGs, plugin and a demo run on http://127.0.0.1:8080 (Ctrl-C stops it); EXECUTOR=celery WORKERS=2 TRIGGERERS=1
+	$(BIN)/python -m supervisor_lib.local.run $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(TRIGGERERS),--triggerers $(TRIGGERERS))
 
 reparse: $(STAMP) ## while `make run` runs: show a new or edited spec now instead of within 30 s
 	$(BIN)/python -m supervisor_lib.local.run --reparse

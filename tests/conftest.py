@@ -50,8 +50,8 @@ for _key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
 pytest_plugins = ["supervisor_lib.testing.pytest_plugin"]
 
 
-#: ``SUPERVISOR_REQUIRE=security,browser,ui`` (what ``.ci/run`` sets): a test with one of these markers that skips fails
-#: instead, so CI can never go green without the sandbox and browser tests having run
+#: ``SUPERVISOR_REQUIRE=security,browser,ui,scaleout`` (what ``.ci/run`` sets): a test with one of these markers that
+#: skips fails instead, so CI can never go green without the sandbox, browser, UI and Celery tests having run
 REQUIRED = {name.strip() for name in os.environ.get("SUPERVISOR_REQUIRE", "").split(",") if name.strip()}
 
 

@@ -7,6 +7,12 @@ run's outcome and keeps Airflow up until Ctrl-C, which stops every process it st
 
 With no ``ANTHROPIC_API_KEY`` / ``OPENAI_API_KEY`` in the environment the provider connections point at the
 offline demo provider (:mod:`supervisor_lib.testing`), started here on a loopback port.
+
+``--executor celery`` (``make run EXECUTOR=celery``) runs the CeleryExecutor instead: ``--workers`` Celery workers
+(default 2) on the Redis at ``redis://127.0.0.1:6379/0`` (``AIRFLOW__CELERY__BROKER_URL``), with a PostgreSQL
+metadata DB (default ``supervisor_local`` on 127.0.0.1:5432, created if missing) that also holds Celery's results.
+``--triggerers`` starts several triggerers (default 1), which share the deferred calls. Each component's pid is
+written to ``<home>/pids/<component>.pid``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ from pathlib import Path
 from typing import Any
 
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+#: ``make run EXECUTOR=celery``: the broker and the metadata DB (which also holds Celery's results) by default
+CELERY_BROKER = "redis://127.0.0.1:6379/0"
+CELERY_METADATA_DB = "postgresql+psycopg2://postgres@127.0.0.1:5432/supervisor_local"
 #: Airflow's log servers listen on every interface and cannot be told otherwise; on one machine the API server reads
 #: the task and trigger logs from the shared log folder, so they are not started (nothing listens beyond 127.0.0.1).
 COMMANDS = {"scheduler": ["scheduler", "--skip-serve-logs"], "triggerer": ["triggerer", "--skip-serve-logs"]}
@@ -97,11 +107,40 @@ def _persistent_secrets(home: Path) -> dict[str, str]:
     return data
 
 
+@dataclass(frozen=True)
+class Topology:
+    """Which Airflow processes run: the executor (``local`` or ``celery``), Celery workers, triggerers."""
+
+    executor: str = "local"
+    workers: int = 2
+    triggerers: int = 1
+
+    def components(self) -> list[tuple[str, list[str]]]:
+        """``(name, airflow arguments)`` of every process to start."""
+        found: list[tuple[str, list[str]]] = []
+        for name in COMPONENTS:
+            if name == "triggerer" and self.triggerers > 1:
+                found += [(f"triggerer-{i}", COMMANDS[name]) for i in range(1, self.triggerers + 1)]
+            else:
+                found.append((name, COMMANDS.get(name, [name])))
+        if self.executor == "celery":
+            found += [(f"celery-worker-{i}", ["celery", "worker", "--skip-serve-logs", "--celery-hostname",
+                                              f"worker{i}@%h"]) for i in range(1, self.workers + 1)]  # fmt: skip
+        return found
+
+
 def airflow_env(
-    root: Path, home: Path, port: int, base: dict[str, str], dags: Path | None = None, base_path: str = ""
+    root: Path,
+    home: Path,
+    port: int,
+    base: dict[str, str],
+    dags: Path | None = None,
+    base_path: str = "",
+    topology: Topology | None = None,
 ) -> dict[str, str]:
     """The environment every Airflow component and CLI call of ``make run`` shares (``base_path``: serve the UI
     and APIs under a path, e.g. ``/airflow``, as behind a reverse proxy)."""
+    topology = topology or Topology()
     local = _persistent_secrets(home)
     passwords = home / "simple_auth_manager_passwords.json"
     passwords.write_text(json.dumps({"admin": local["admin_password"]}))
@@ -116,7 +155,7 @@ def airflow_env(
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             # A triggerer runs, so model calls wait there instead of holding worker slots.
             "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": base.get("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True"),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": EXECUTORS[topology.executor],
             "AIRFLOW__CORE__PARALLELISM": base.get("AIRFLOW__CORE__PARALLELISM", "4"),
             "AIRFLOW__CORE__FERNET_KEY": local["fernet_key"],
             "AIRFLOW__API_AUTH__JWT_SECRET": local["jwt_secret"],
@@ -131,12 +170,57 @@ def airflow_env(
             "SUPERVISOR_HOME": str(home),
         }
     )
+    if topology.executor == "celery":
+        _celery_env(env, topology)
     env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / 'airflow.db'}")
     env.setdefault("SUPERVISOR_ANALYTICS_SQLITE", str(home / "analytics.db"))
     # The local demo runs on any laptop: without bubblewrap or user namespaces its validation runs unsandboxed,
     # loudly. Anywhere else the default (isolated) refuses that.
     env.setdefault("SUPERVISOR_SANDBOX_MIN", "none")
     return env
+
+
+def _celery_env(env: dict[str, str], topology: Topology) -> None:
+    """The CeleryExecutor's settings: Redis as the broker, the PostgreSQL metadata DB (created if missing) for
+    Celery's results too; several processes write the metadata DB at once, which SQLite cannot serve."""
+    metadata = env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", CELERY_METADATA_DB)
+    if not metadata.startswith(("postgresql", "mysql")):
+        raise SystemExit(
+            f"the CeleryExecutor needs a PostgreSQL or MySQL metadata DB, not {metadata.split(':', 1)[0]}: set "
+            f"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN (or unset it for {CELERY_METADATA_DB})"
+        )
+    if metadata == CELERY_METADATA_DB:
+        _create_database(metadata)
+    env.setdefault("AIRFLOW__CELERY__BROKER_URL", CELERY_BROKER)
+    driverless = metadata.split("://", 1)[1]
+    scheme = "postgresql" if metadata.startswith("postgresql") else "mysql"
+    env.setdefault("AIRFLOW__CELERY__RESULT_BACKEND", f"db+{scheme}://{driverless}")
+    # the machine's parallelism shared between the workers
+    parallelism = int(env.get("AIRFLOW__CORE__PARALLELISM", "4"))
+    env.setdefault("AIRFLOW__CELERY__WORKER_CONCURRENCY", str(max(1, parallelism // topology.workers)))
+
+
+def _create_database(url: str) -> None:
+    """Create the PostgreSQL database of ``url`` when it does not exist (``make run EXECUTOR=celery``'s default)."""
+    import psycopg2
+
+    rest = url.split("://", 1)[1]
+    server, name = rest.rsplit("/", 1)
+    user, host_port = server.split("@", 1) if "@" in server else ("postgres", server)
+    host, port = host_port.split(":") if ":" in host_port else (host_port, "5432")
+    try:
+        conn = psycopg2.connect(host=host, port=int(port), user=user, dbname="postgres", connect_timeout=5)
+    except psycopg2.OperationalError as err:
+        raise SystemExit(
+            f"the CeleryExecutor's metadata DB: cannot reach PostgreSQL at {host}:{port} ({err})"
+        ) from None
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if cur.fetchone() is None:
+            cur.execute(f'CREATE DATABASE "{name}"')
+            log(f"created the PostgreSQL database {name} for the metadata DB")
+    conn.close()
 
 
 def provider_endpoints(env: dict[str, str], launcher: Launcher) -> dict[str, str]:
@@ -188,18 +272,17 @@ def prepare(launcher: Launcher, env: dict[str, str]) -> None:
     log(applied.stdout.strip())
 
 
-def start_components(launcher: Launcher, env: dict[str, str]) -> None:
-    logs = launcher.home / "logs"
-    for name in COMPONENTS:
+def start_components(launcher: Launcher, env: dict[str, str], topology: Topology | None = None) -> None:
+    logs, pids = launcher.home / "logs", launcher.home / "pids"
+    pids.mkdir(exist_ok=True)
+    components = (topology or Topology()).components()
+    for name, arguments in components:
         out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - the child process owns the file from here on
         launcher.processes[name] = subprocess.Popen(
-            [_airflow(), *COMMANDS.get(name, [name])],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            [_airflow(), *arguments], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    log(f"started {', '.join(COMPONENTS)}; component logs in {launcher.home / 'logs'}")
+        (pids / f"{name}.pid").write_text(str(launcher.processes[name].pid))
+    log(f"started {', '.join(name for name, _ in components)}; component logs in {launcher.home / 'logs'}")
 
 
 def _request(method: str, url: str, body: dict[str, Any] | None = None, token: str | None = None) -> Any:
@@ -299,7 +382,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-path", default="", help="serve Airflow under this path, e.g. /airflow (default: /)")
     parser.add_argument("--exit-after-demo", action="store_true", help="stop everything once the demo run ends")
     parser.add_argument("--reparse", action="store_true", help="re-parse the DAG files of a running `make run` now")
+    parser.add_argument("--executor", choices=sorted(EXECUTORS), default="local",
+                        help="local (default) or celery (Redis broker, PostgreSQL metadata DB)")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=2, help="Celery workers (--executor celery; default 2)")
+    parser.add_argument("--triggerers", type=int, default=1, help="triggerers, which share deferred calls (default 1)")
     args = parser.parse_args(argv)
+    if args.workers < 1 or args.triggerers < 1:
+        parser.error("--workers and --triggerers take a number of at least 1")
+    topology = Topology(args.executor, args.workers, args.triggerers)
     if args.reparse:
         return reparse(args)
 
@@ -311,10 +401,15 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C stops everything even when started from a script's background job (where the shell ignores SIGINT)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        env = airflow_env(launcher.root, launcher.home, args.port, dict(os.environ), args.dags_folder, base_path)
+        env = airflow_env(launcher.root, launcher.home, args.port, dict(os.environ), args.dags_folder, base_path,
+                          topology)  # fmt: skip
         modes = provider_endpoints(env, launcher)
         prepare(launcher, env)
-        start_components(launcher, env)
+        start_components(launcher, env, topology)
+        if topology.executor == "celery":
+            broker = env["AIRFLOW__CELERY__BROKER_URL"].rsplit("@", 1)[-1].split("://", 1)[-1]  # no credentials
+            log(f"CeleryExecutor: {topology.workers} workers, broker {broker}, "
+                f"{env['AIRFLOW__CELERY__WORKER_CONCURRENCY']} task slots each")  # fmt: skip
         wait_until(
             "the API server",
             lambda: _request("GET", f"{launcher.base_url}/api/v2/monitor/health"),

@@ -20,6 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -42,6 +43,7 @@ class AirflowStack:
         the caller's ``AIRFLOW*`` and ``SUPERVISOR_*`` variables are not inherited.
     :param project_dir: the project whose ``airflow_settings.yaml`` is applied.
     :param base_path: serve Airflow under this path (``/airflow``), as behind a reverse proxy; default ``/``.
+    :param launcher_args: more arguments of ``make run``'s launcher, e.g. ``("--executor", "celery")``.
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class AirflowStack:
         project_dir: Path | None = None,
         start_timeout_s: float = 240.0,
         base_path: str = "",
+        launcher_args: Sequence[str] = (),
     ) -> None:
         self.dags_folder = dags_folder
         self.home = home or dags_folder.parent / "airflow_home"
@@ -62,6 +65,7 @@ class AirflowStack:
         self.base_url = f"http://127.0.0.1:{self.port}{self.base_path}"
         self.extra_env = dict(env or {})
         self.start_timeout_s = start_timeout_s
+        self.launcher_args = list(launcher_args)  # e.g. ("--executor", "celery", "--triggerers", "2")
         self.output: list[str] = []
         self._proc: subprocess.Popen[str] | None = None
         self._token: str | None = None
@@ -90,6 +94,7 @@ class AirflowStack:
             "--project-dir",
             str(self.project_dir),
             *(["--base-path", self.base_path] if self.base_path else []),
+            *self.launcher_args,
         ]
         self._proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         ready = threading.Event()

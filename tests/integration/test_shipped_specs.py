@@ -27,7 +27,7 @@ from tests.support.stack import store_connection
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 DEMO_SCRIPT = ROOT / "include" / "demo" / "fake_provider.yaml"
-SHIPPED = ("supervisor_demo", "payments_bugfix", "release_notes", "triage", "nightly_health")
+SHIPPED = ("supervisor_demo", "payments_bugfix", "release_notes", "triage", "nightly_health", "supervisor_task")
 
 
 def readme_conf(dag_id: str) -> dict[str, Any]:
@@ -86,9 +86,11 @@ def test_every_shipped_dag_runs_green_offline(
         "release_notes": stack.trigger("release_notes", conf=readme_conf("release_notes")),
         "triage": stack.trigger("triage", conf=spec_conf("triage")),
         "nightly_health": stack.trigger("nightly_health", run_id="shipped_nightly"),
+        "supervisor_task": stack.trigger("supervisor_task", conf=readme_conf("supervisor_task")),
     }
     stack.answer("release_notes", runs["release_notes"], "publish", "Publish", timeout_s=600)
     stack.answer("nightly_health", runs["nightly_health"], "approve", "Approve", timeout_s=600)
+    stack.answer("supervisor_task", runs["supervisor_task"], "approve", "Approve", timeout_s=600)
     outcome = {dag_id: stack.wait(dag_id, run_id, timeout_s=600) for dag_id, run_id in runs.items()}
     detail = {dag_id: _states(stack, dag_id, run_id) for dag_id, run_id in runs.items()}
     assert outcome == dict.fromkeys(SHIPPED, "success"), json.dumps(detail, indent=1) + "".join(stack.output[-30:])
@@ -113,6 +115,12 @@ def test_every_shipped_dag_runs_green_offline(
     assert tests["base_commit"] == tidy["commit"]
     assert "BASIS_POINTS_PER_UNIT" not in tests["diff_preview"]
     assert "test_a_hundred_dollar_charge" in tests["diff_preview"]
+
+    # the README's REST-first task: the bundled repo fixed, tested, reviewed, approved, readable from one XCom
+    result = stack.xcom("supervisor_task", runs["supervisor_task"], "result")
+    assert result["status"] == "passed" and result["review"]["decision"] == "approve"
+    assert "+    percent_part = (amount_cents * FEE_BASIS_POINTS + 5_000) // 10_000" in result["patch"]
+    assert stack.xcom("supervisor_task", runs["supervisor_task"], "approve")["approved"] is True
 
     # one analytics row per provider request, none of them an error
     rows = Store.from_url(analytics_url).attempts()

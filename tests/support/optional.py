@@ -22,4 +22,16 @@ def describe_optional_parts() -> list[str]:
         f"sandbox: {available_isolation()} (bubblewrap {'at ' + bwrap if bwrap else 'missing'}; forks: {forks})",
         f"browser: {'chromium at ' + str(CHROMIUM) if CHROMIUM.exists() else 'missing: ' + INSTALL_CHROMIUM}",
         f"UI rebuild: {'npm at ' + str(shutil.which('npm')) if shutil.which('npm') else 'skipped (no Node/npm)'}",
+        f"celery: {_celery()}",
     ]
+
+
+def _celery() -> str:
+    """Whether the CeleryExecutor test can run: it needs Redis (and PostgreSQL, in the metadata DB line)."""
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        return "skipped (no Redis on 127.0.0.1:6379)"
+    return "Redis at 127.0.0.1:6379"
