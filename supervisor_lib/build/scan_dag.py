@@ -41,10 +41,13 @@ def anomaly_scan_dag(dag_id: str = DAG_ID, schedule: str | None = None, conn_id:
             """Store the findings in what was recorded since the last scan."""
             from supervisor_lib.analytics.scan import scan
             from supervisor_lib.store.db import DEFAULT_CONN_ID, get_store
+            from supervisor_lib.store.intents import adopt_stale
 
-            result = scan(get_store(conn_id or DEFAULT_CONN_ID))
+            store = get_store(conn_id or DEFAULT_CONN_ID)
+            lost = adopt_stale(store)  # calls whose process died and whose task was not retried: recorded first
+            result = scan(store)
             return {"calls_scanned": result.calls_scanned, "series_scanned": result.series_scanned,
-                    "new_findings": len(result.new), "summary": result.summary()}  # fmt: skip
+                    "new_findings": len(result.new), "lost_attempts": lost, "summary": result.summary()}  # fmt: skip
 
         @task(task_id="alert")
         def send_alerts() -> dict[str, Any]:

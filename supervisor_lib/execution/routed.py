@@ -41,6 +41,12 @@ class SpendTracker:
         if self.inner is not None:
             self.inner.record_attempt(row)
 
+    def intend(self, row: dict[str, Any]) -> Any:
+        return self.inner.intend(row) if self.inner is not None else None
+
+    def adopt_lost(self, scope: CallScope) -> int:
+        return self.inner.adopt_lost(scope) if self.inner is not None else 0
+
     def cached_response(self, key: str) -> dict[str, Any] | None:
         return self.inner.cached_response(key) if self.inner is not None else None
 

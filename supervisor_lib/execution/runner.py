@@ -79,6 +79,10 @@ class CallStore(Protocol):
 
     def record_attempt(self, row: dict[str, Any]) -> None: ...
 
+    def intend(self, row: dict[str, Any]) -> Any: ...
+
+    def adopt_lost(self, scope: CallScope) -> int: ...
+
     def cached_response(self, key: str) -> dict[str, Any] | None: ...
 
     def cache_response(self, key: str, scope: CallScope, result: dict[str, Any]) -> None: ...
@@ -98,7 +102,13 @@ class Record(NamedTuple):
     row: dict[str, Any]
 
 
-Action = Send | Sleep | Record
+class Intend(NamedTuple):
+    """An attempt is about to be sent: its intent, recorded without waiting (``supervisor_lib.store.intents``)."""
+
+    row: dict[str, Any]
+
+
+Action = Send | Sleep | Record | Intend
 
 
 @dataclass
@@ -116,6 +126,8 @@ class CallRunner:
     policy: AttemptPolicy = field(default_factory=AttemptPolicy)
     budget_usd: float | None = None
     use_cache: bool = True
+    #: attempts of this try already recorded as lost (a deferred call run again by another triggerer)
+    attempts_lost: int = 0
 
     # -- the shared decisions ---------------------------------------------------------------------------------
     def plan(self, request: LLMRequest) -> Generator[Action, Any, dict[str, Any]]:
@@ -123,10 +135,11 @@ class CallRunner:
         price = load_prices().models.get(request.model)
         if price is not None and price.deprecated:
             log.warning("%s: model %r is deprecated; choose a current one", self.scope.describe(), request.model)
-        attempt, corrected = 0, False
+        attempt, corrected = self.attempts_lost, False
         while True:
             attempt += 1
             started = datetime.now(UTC)
+            yield Intend(self._intent(attempt, started, request.model))
             outcome = yield Send(request)
             if isinstance(outcome, SupervisorError):
                 yield Record(self._row(attempt, started, request.model, error=outcome, request=request))
@@ -215,6 +228,14 @@ class CallRunner:
             "transcript": transcript(request, response, error, rejected) if request is not None else None,
         }
 
+    def _intent(self, attempt: int, started: datetime, model: str) -> dict[str, Any]:
+        """What the intent of an attempt needs (the fields of its row known before it is sent)."""
+        s = self.scope
+        return {"dag_id": s.dag_id, "run_id": s.run_id, "task_id": s.task_id, "map_index": s.map_index,
+                "try_number": s.try_number, "attempt": attempt, "provider": self.hook_class.provider, "model": model,
+                "task_type": s.task_type, "started_at": started, "tags": ",".join(s.tags) or None, "step": s.step,
+                "deferred": s.deferred}  # fmt: skip
+
     # -- pre-flight: cache and budget -------------------------------------------------------------------------
     def cached(self, request: LLMRequest) -> dict[str, Any] | None:
         """A result already paid for in this DAG run (recorded as a ``cached`` attempt), or ``None``."""
@@ -256,11 +277,13 @@ class CallRunner:
     # -- the two ways to execute the plan ---------------------------------------------------------------------
     def run(self, request: LLMRequest, client: Any, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
         """Execute synchronously (the worker path)."""
+        if self.store and self.scope.try_number > 1:  # an earlier try's calls that never came back
+            self.attempts_lost = self.store.adopt_lost(self.scope)
         if (hit := self.cached(request)) is not None:
             return hit
         if self.budget_usd is not None:
             self.check_budget(request, self.hook_class.count_input_tokens(client, request))
-        plan, value = self.plan(request), None
+        plan, value, intent = self.plan(request), None, None
         while True:
             try:
                 action = plan.send(value)
@@ -272,17 +295,23 @@ class CallRunner:
                 value = self._send_sync(client, action.request)
             elif isinstance(action, Sleep):
                 sleep(action.seconds)
+            elif isinstance(action, Intend):
+                intent = self.store.intend(action.row) if self.store else None
             elif self.store:
+                if intent is not None:
+                    intent.cancel()  # the answer is back: an intent not written yet is not needed
                 self.store.record_attempt(action.row)
 
     async def arun(self, request: LLMRequest, client: Any) -> dict[str, Any]:
         """Execute asynchronously (the trigger path); store access runs in a thread, never on the event loop."""
+        if self.store and (self.scope.try_number > 1 or self.scope.deferred):
+            self.attempts_lost = await asyncio.to_thread(self.store.adopt_lost, self.scope)
         if (hit := await asyncio.to_thread(self.cached, request)) is not None:
             return hit
         if self.budget_usd is not None:
             tokens = await self.hook_class.acount_input_tokens(client, request)
             await asyncio.to_thread(self.check_budget, request, tokens)
-        plan, value = self.plan(request), None
+        plan, value, intent = self.plan(request), None, None
         while True:
             try:
                 action = plan.send(value)
@@ -294,7 +323,11 @@ class CallRunner:
                 value = await self._send_async(client, action.request)
             elif isinstance(action, Sleep):
                 await asyncio.sleep(action.seconds)
+            elif isinstance(action, Intend):  # queued on the store's worker: it does not block the loop
+                intent = self.store.intend(action.row) if self.store else None
             elif self.store:
+                if intent is not None:
+                    intent.cancel()
                 await asyncio.to_thread(self.store.record_attempt, action.row)
 
     def _send_sync(self, client: Any, request: LLMRequest) -> tuple[LLMResponse, float] | SupervisorError:

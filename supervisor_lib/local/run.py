@@ -298,12 +298,19 @@ def wait_until(what: str, check: Any, launcher: Launcher, timeout: float) -> Any
     """Poll ``check()`` until it returns a truthy value; fail early when an Airflow component died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for name, proc in launcher.processes.items():
-            if proc.poll() is not None:
-                tail = (launcher.home / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise SystemExit(
-                    f"the Airflow {name} exited with code {proc.returncode} while waiting for {what}:\n{tail}"
-                )
+        for name, proc in list(launcher.processes.items()):
+            if proc.poll() is None:
+                continue
+            kind = name.rsplit("-", 1)[0]
+            others = [n for n, p in launcher.processes.items() if n != name and n.startswith(f"{kind}-")
+                      and p.poll() is None]  # fmt: skip
+            if name[-1].isdigit() and others:  # one of several workers or triggerers: the others carry on
+                log(f"the Airflow {name} exited with code {proc.returncode}; {', '.join(others)} carry on "
+                    f"(its log: {launcher.home / 'logs' / (name + '.log')})")  # fmt: skip
+                del launcher.processes[name]
+                continue
+            tail = (launcher.home / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
+            raise SystemExit(f"the Airflow {name} exited with code {proc.returncode} while waiting for {what}:\n{tail}")
         try:
             value = check()
         except (urllib.error.URLError, ConnectionError, TimeoutError):

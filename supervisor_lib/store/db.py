@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any, TypeVar
 
-from supervisor_lib.store import writes
+from supervisor_lib.store import intents, writes
 from supervisor_lib.store.batch_rows import BatchRows
 from supervisor_lib.store.cursor import StoreCursor
 from supervisor_lib.store.deadline import STORE_DEADLINE_S, DeadlineWorker, Overrun
@@ -141,13 +141,31 @@ class Store(BatchRows):
             new = 0
             for row in rows:
                 cur.execute(self._sql(_INSERT_ATTEMPT), self._adapt(row[column] for column in CALL_ATTEMPT_COLUMNS))
-                if cur.rowcount == 1:
+                inserted = cur.rowcount == 1
+                cur.execute(self._sql(intents.DELETE_SQL), (row["call_id"],))  # it is in flight no more
+                if inserted:
                     new += 1
                     for sql, params in writes.rollup_statements(row, transcripts.get(row["call_id"]), self.dialect):
                         cur.execute(sql, self._adapt(params))
             return new
 
         return self._run(work, transaction=True)
+
+    def intend(self, row: Mapping[str, Any], delay_s: float = 0.0) -> Any:
+        """Write the intent of an attempt about to be sent (:mod:`~supervisor_lib.store.intents`) in ``delay_s``
+        seconds, without waiting: it runs on the store's worker while the request is in flight. Returns what to
+        ``cancel()`` when the answer is back first (``None`` when skipped). Best effort: a down store skips it."""
+        if time.monotonic() < self._down_until:
+            return None
+        values = [row[column] for column in intents.INTENT_COLUMNS]
+
+        def work(cur: Any) -> None:
+            cur.execute(self._sql(intents.INSERT_SQL), self._adapt(values))
+
+        try:
+            return self._worker.submit_later(lambda: self._run_now(work, False), delay_s)
+        except Overrun:
+            return None
 
     @staticmethod
     def _fetch_count(cur: Any, sql: str, params: Sequence[Any]) -> int:

@@ -11,8 +11,11 @@ At most :data:`MAX_ABANDONED` stuck workers are kept; beyond that the store stay
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
@@ -37,6 +40,9 @@ class DeadlineWorker:
         self._lock = threading.Lock()
         self._tasks: list[tuple[Callable[[], object], Future[object]]] = []
         self._ready = threading.Condition(self._lock)
+        #: operations due later (:meth:`submit_later`): (due, sequence, work, future)
+        self._timers: list[tuple[float, int, Callable[[], object], Future[object]]] = []
+        self._sequence = itertools.count()
         self._thread: threading.Thread | None = None
         self._pid = 0
         self.abandoned = 0
@@ -58,9 +64,23 @@ class DeadlineWorker:
             self._abandon()
             raise Overrun(f"no answer within {timeout:.0f}s") from None
 
+    def submit_later(self, work: Callable[[], object], delay_s: float) -> Future[object]:
+        """``work()`` on the worker in ``delay_s`` seconds, without waiting for it (its result and errors are
+        dropped); operations submitted meanwhile do not wait for it. Cancel the returned future to drop it before it
+        starts. :class:`Overrun` when the worker has given up."""
+        future: Future[object] = Future()
+        with self._lock:
+            if self.abandoned >= MAX_ABANDONED:
+                raise Overrun(f"{self.abandoned} earlier operations never finished")
+            self._ensure_thread()
+            heapq.heappush(self._timers, (time.monotonic() + delay_s, next(self._sequence), work, future))
+            self._ready.notify()
+        return future
+
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
             self._tasks.clear()  # a fork leaves the parent's queue behind, not its thread
+            self._timers.clear()
             self._thread = threading.Thread(target=self._loop, name=f"store-{self.name}", daemon=True)
             self._pid = os.getpid()
             self._thread.start()
@@ -70,6 +90,8 @@ class DeadlineWorker:
             self.abandoned += 1
             stuck, self._thread = self._thread, None
             pending, self._tasks = self._tasks, []
+            pending += [(work, future) for _, _, work, future in self._timers]
+            self._timers = []
         for _, future in pending:  # queued behind the stuck one: they will not run
             future.cancel()
         del stuck  # the thread ends by itself if its operation ever returns
@@ -78,8 +100,14 @@ class DeadlineWorker:
         me = threading.current_thread()
         while True:
             with self._lock:
-                while not self._tasks and self._thread is me:
-                    self._ready.wait(timeout=60)
+                while self._thread is me:
+                    now = time.monotonic()
+                    while self._timers and self._timers[0][0] <= now:  # due: queued like any other operation
+                        _, _, due_work, due_future = heapq.heappop(self._timers)
+                        self._tasks.append((due_work, due_future))
+                    if self._tasks:
+                        break
+                    self._ready.wait(timeout=min(60.0, self._timers[0][0] - now) if self._timers else 60.0)
                 if self._thread is not me:
                     return  # abandoned (or replaced after a fork)
                 work, future = self._tasks.pop(0)

@@ -28,6 +28,7 @@ class CallLedger:
     def __init__(self, conn_id: str = DEFAULT_CONN_ID) -> None:
         self.store = get_store(conn_id)
         self.recorder = get_recorder(conn_id)
+        self._adopted: set[tuple[Any, ...]] = set()
 
     def record_attempt(self, row: dict[str, Any]) -> None:
         """Record one attempt (spooled locally if the store is down; never raises)."""
@@ -37,6 +38,32 @@ class CallLedger:
         key = call_id(row["dag_id"], row["run_id"], row["task_id"], row["map_index"], row["try_number"],
                       row["attempt"], discriminator)  # fmt: skip
         self.recorder.record(CallRecord(call_id=key, tags=tags, **row))
+
+    def intend(self, row: dict[str, Any]) -> Any:
+        """Note an attempt about to be sent (:mod:`~supervisor_lib.store.intents`); never raises, never waits.
+        Returns what to ``cancel()`` once the attempt is recorded, or ``None``."""
+        from supervisor_lib.store.intents import INTENT_DELAY_S, intent_row
+
+        key = call_id(row["dag_id"], row["run_id"], row["task_id"], row["map_index"], row["try_number"],
+                      row["attempt"], row.get("step", ""))  # fmt: skip
+        try:
+            return self.store.intend(intent_row({**row, "call_id": key}), INTENT_DELAY_S)
+        except Exception as exc:  # best effort: the call goes ahead
+            log.debug("attempt intent not written (%s)", exc)
+            return None
+
+    def adopt_lost(self, scope: CallScope) -> int:
+        """Record the attempts that never came back: of this task instance's earlier tries (once per try), and for a
+        deferred call also of this try, run by another triggerer that died. Returns the highest attempt number of
+        this try recorded so (the call numbers its own attempts after it)."""
+        from supervisor_lib.store.intents import adopt_lost, adopt_rerun
+
+        key = (scope.dag_id, scope.run_id, scope.task_id, scope.map_index, scope.try_number)
+        where = (scope.dag_id, scope.run_id, scope.task_id, scope.map_index, scope.try_number)
+        if scope.try_number > 1 and key not in self._adopted:
+            self._adopted.add(key)
+            adopt_lost(self.store, *where)
+        return adopt_rerun(self.store, *where) if scope.deferred else 0
 
     def cached_response(self, key: str) -> dict[str, Any] | None:
         """A response already paid for, or ``None`` (also when the store cannot be read: the call goes ahead)."""

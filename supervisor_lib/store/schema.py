@@ -389,6 +389,33 @@ MIGRATIONS: tuple[Migration, ...] = (
             " ON routing_decisions (decided_at, dag_id, provider, model, failovers)",
         ),
     ),
+    Migration(
+        10,
+        "call_intents: an attempt about to be sent, until its row is recorded; one left behind by a process that"
+        " died mid-call becomes a lost attempt",
+        statements=(
+            """CREATE TABLE IF NOT EXISTS call_intents (
+                call_id TEXT PRIMARY KEY,
+                dag_id TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                task_id TEXT NOT NULL,
+                map_index INTEGER NOT NULL DEFAULT -1,
+                try_number INTEGER NOT NULL,
+                attempt INTEGER NOT NULL,
+                provider TEXT NOT NULL,
+                model TEXT NOT NULL,
+                task_type TEXT NOT NULL,
+                team TEXT NULL,
+                tags TEXT NULL,
+                deferred INTEGER NOT NULL DEFAULT 0,
+                started_at {timestamp} NOT NULL,
+                host TEXT NOT NULL,
+                pid INTEGER NOT NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS ix_call_intents_task ON call_intents (dag_id, run_id, task_id, map_index)",
+            "CREATE INDEX IF NOT EXISTS ix_call_intents_time ON call_intents (started_at)",
+        ),
+    ),
 )
 
 

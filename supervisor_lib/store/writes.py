@@ -63,6 +63,8 @@ def insert_one_postgresql(row: Mapping[str, Any], transcript: Mapping[str, Any] 
         params += _rollup_params(row, grain)
     parts.append(_from_ins("r_run", "run_rollups", _RUN_COLUMNS, _conflict_run()))
     params += _run_params(row)
+    parts.append("gone AS (DELETE FROM call_intents WHERE call_id = %s RETURNING 1)")  # in flight no more
+    params.append(row["call_id"])
     if transcript:
         parts.append(_from_ins("t", "call_transcripts", _TRANSCRIPT_COLUMNS, "(call_id) DO NOTHING"))
         params += _transcript_params(row, transcript)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,6 +41,7 @@ def provider_stack(
     dag_ids: Iterable[str],
     project_dir: Path,
     env: Mapping[str, str] | None = None,
+    launcher_args: Sequence[str] = (),
 ) -> Iterator[AirflowStack]:
     """Airflow serving ``dags`` (file name → source, dedented) from ``base/dags``, with a fresh metadata DB
     (``supervisor_it_{name}``), its provider connections on ``fake`` (key :data:`CANARY_KEY`) and its
@@ -59,7 +60,7 @@ def provider_stack(
         "OPENAI_API_KEY": CANARY_KEY,
         "OPENAI_BASE_URL": fake.openai_base_url,
     }
-    with AirflowStack(folder, env=env, project_dir=project_dir) as running:
+    with AirflowStack(folder, env=env, project_dir=project_dir, launcher_args=launcher_args) as running:
         for dag_id in dag_ids:
             running.wait_for_dag(dag_id)
         yield running

@@ -69,6 +69,12 @@ class MemoryStore:
     def record_attempt(self, row: dict[str, Any]) -> None:
         self.rows.append(dict(row))
 
+    def intend(self, row: dict[str, Any]) -> None:
+        return None  # intents matter only across processes (supervisor_lib.store.intents)
+
+    def adopt_lost(self, scope: CallScope) -> int:
+        return 0
+
     def cached_response(self, key: str) -> dict[str, Any] | None:
         return self.cache.get(key)
 
