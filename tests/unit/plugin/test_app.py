@@ -68,7 +68,8 @@ def _seed(store: Store) -> None:
         limit = Limit("dag", dag, Period.DAY, 5.0, "spec")
         start = NOW.replace(hour=0, minute=0, second=0)
         charge = Charge(limit, start.date().isoformat(), start, start + timedelta(days=1))
-        state.reserve([charge], 0.5, reservation_id=f"res-{dag}", owner=(dag, run, "fix"), now=NOW, ttl_s=600)
+        # the budgets view counts the reservations not expired by the real clock: this one outlives the session
+        state.reserve([charge], 0.5, reservation_id=f"res-{dag}", owner=(dag, run, "fix"), now=NOW, ttl_s=6 * 3600)
 
 
 @pytest.fixture(scope="module")
