@@ -138,10 +138,11 @@ def _one(stack: AirflowStack, fake: FakeProviderServer, config: str, size: int) 
     tis = stack.task_instances(dag_id, run_id)
     failed = sum(1 for ti in tis.values() if ti["state"] != "success")
     assert failed or state == "success", f"{dag_id}: the run ended {state} with every task successful"
-    requests = sorted(c.timestamp for c in fake.calls if f"{dag_id} question" in str(c.body))
-    offsets = [t - started_wall for t in requests] or [float("nan")]
-    last_answer = max(requests, default=started_wall) + (fake.latency or 0.0)
-    return Outcome(config, size, wall, failed, (percentile(offsets, 50), percentile(offsets, 95), max(offsets)),
+    # the fake provider logs a request when it answers it, ``latency`` after it arrived
+    answered = sorted(c.timestamp for c in fake.calls if f"{dag_id} question " in str(c.body))
+    offsets = [t - fake.latency - started_wall for t in answered] or [float("nan")]
+    last_answer = max(answered, default=started_wall)
+    return Outcome(config, size, wall, failed, (percentile(offsets, 0.5), percentile(offsets, 0.95), max(offsets)),
                    max(0.0, ended_wall - last_answer))  # fmt: skip
 
 
