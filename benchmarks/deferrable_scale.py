@@ -39,6 +39,15 @@ with DAG("{dag_id}", schedule=None, tags=["benchmark"], max_active_tasks={tasks}
         AnthropicOperator(task_id=f"call_{{i:04d}}", model="claude-haiku-4-5", prompt=f"{dag_id} question {{i}}",
                           max_tokens=32, deferrable=True, pool="default_pool")
 """
+MAPPED_TEMPLATE = """
+from airflow.sdk import DAG
+from supervisor_lib import AnthropicOperator
+
+with DAG("{dag_id}", schedule=None, tags=["benchmark"], max_active_tasks={tasks},
+         default_args={{"owner": "benchmarks", "retries": 0}}):
+    AnthropicOperator.partial(task_id="call", model="claude-haiku-4-5", max_tokens=32, deferrable=True,
+                              pool="default_pool").expand(prompt=[f"{dag_id} question {{i}}" for i in range({tasks})])
+"""
 CONFIGS = {
     "local-1": ("LocalExecutor, 1 triggerer", ["--triggerers", "1"]),
     "local-2": ("LocalExecutor, 2 triggerers", ["--triggerers", "2"]),
@@ -62,16 +71,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="100,200,500,1000")
     parser.add_argument("--configs", default="local-1,local-2,celery-2")
     parser.add_argument("--latency", type=float, default=2.0)
+    parser.add_argument("--mapped", action="store_true", help="one mapped task of N items instead of N tasks")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     outcomes: list[Outcome] = []
     for config in args.configs.split(","):
-        outcomes += _measure(config, sizes, args.latency)
+        outcomes += _measure(config, sizes, args.latency, MAPPED_TEMPLATE if args.mapped else DAG_TEMPLATE)
         _print(outcomes, args.latency)
     _summary(outcomes)
 
 
-def _measure(config: str, sizes: list[int], latency: float) -> list[Outcome]:
+def _measure(config: str, sizes: list[int], latency: float, template: str) -> list[Outcome]:
     label, launcher_args = CONFIGS[config]
     work = Path(tempfile.mkdtemp(prefix=f"supervisor-bench-scale-{config}-"))
     names = (
@@ -85,7 +95,7 @@ def _measure(config: str, sizes: list[int], latency: float) -> list[Outcome]:
         dags = work / "dags"
         dags.mkdir()
         for size in sizes:
-            source = DAG_TEMPLATE.format(dag_id=f"scale_{size}", tasks=size)
+            source = template.format(dag_id=f"scale_{size}", tasks=size)
             (dags / f"scale_{size}.py").write_text(textwrap.dedent(source))
         if config.startswith("celery"):
             import redis
