@@ -32,13 +32,14 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Param, task
 
+from supervisor_lib.coding.repo_policy import REF_PATTERN
+
 DAG_ID = "supervisor_task"
 WRITE_TYPES = ("bug_fix", "feature", "refactor", "testing", "documentation")
 REPORT_TYPES = ("pr_review", "issue_summary", "code_analysis", "security_audit")
 PROVIDERS = ("auto", "anthropic", "openai")
 #: the most of a patch the ``result`` XCom carries (the whole patch is in the artifacts)
 PATCH_LIMIT = 200_000
-_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/@^~+-]{0,199}$"
 
 
 def request_params(default_provider: str = "auto", max_budget_usd: float = 5.0) -> dict[str, Param]:
@@ -49,7 +50,7 @@ def request_params(default_provider: str = "auto", max_budget_usd: float = 5.0) 
         "repo": Param(type="string", minLength=1, maxLength=500, title="Repository",
                       description="A local path under SUPERVISOR_TASK_REPO_ROOTS (relative: from the project root) or "
                                   "a git URL under SUPERVISOR_TASK_REPO_REMOTES"),
-        "ref": Param("HEAD", type="string", pattern=_REF_PATTERN, description="The branch, tag or commit to start "
+        "ref": Param("HEAD", type="string", pattern=REF_PATTERN, description="The branch, tag or commit to start "
                                                                                "from"),
         "task_type": Param(type="string", enum=[*WRITE_TYPES, *REPORT_TYPES],
                            description="A write task (" + ", ".join(WRITE_TYPES) + ") or a report ("
@@ -80,9 +81,9 @@ def request_params(default_provider: str = "auto", max_budget_usd: float = 5.0) 
                        maxItems=50, description="Globs of the files to show the model (default: a repo map and the "
                                                 "most relevant files)"),
         "issue": Param(None, **optional, maxLength=50_000, description="issue_summary: the issue's text"),
-        "base_ref": Param(None, type=["null", "string"], pattern=_REF_PATTERN,
+        "base_ref": Param(None, type=["null", "string"], pattern=REF_PATTERN,
                           description="pr_review: the base of the change"),
-        "head_ref": Param(None, type=["null", "string"], pattern=_REF_PATTERN,
+        "head_ref": Param(None, type=["null", "string"], pattern=REF_PATTERN,
                           description="pr_review: the head of the change"),
     }  # fmt: skip
 
@@ -133,7 +134,7 @@ def supervisor_task_dag(dag_id: str = DAG_ID, dag_file: str | None = None) -> DA
             kind = "change" if params["task_type"] in WRITE_TYPES else "report"
             reviewer = params.get("reviewer_provider") or "none"
             return {
-                **{name: params.get(name) for name in request_params()},
+                **params,
                 "repo": repo,
                 "kind": kind,
                 "reviewer_provider": None if reviewer == "none" or kind == "report" else reviewer,

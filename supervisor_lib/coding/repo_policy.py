@@ -25,14 +25,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["REMOTES_ENV", "ROOTS_ENV", "RepoPolicy", "RepoRefused", "check_ref", "describe"]
+__all__ = ["REF_PATTERN", "REMOTES_ENV", "ROOTS_ENV", "RepoPolicy", "RepoRefused", "check_ref", "describe"]
 
 ROOTS_ENV = "SUPERVISOR_TASK_REPO_ROOTS"
 REMOTES_ENV = "SUPERVISOR_TASK_REPO_REMOTES"
 #: the transports a remote may use (``file://``, ``ext::`` and local clones by URL are never accepted)
 _SCHEMES = ("https://", "ssh://", "git@")
 _SCP = re.compile(r"^[\w.-]+@[\w.-]+:")
-_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@^~+-]{0,199}$")
+#: a branch, tag or commit name as a JSON Schema / regex pattern (never an option: it cannot start with ``-``)
+REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/@^~+-]{0,199}$"
+_REF = re.compile(REF_PATTERN)
 
 
 class RepoRefused(ValueError):

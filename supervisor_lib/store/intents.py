@@ -76,13 +76,8 @@ def lost_records(rows: list[dict[str, Any]]) -> list[CallRecord]:
 def adopt_lost(store: Store, dag_id: str, run_id: str, task_id: str, map_index: int, before_try: int) -> int:
     """Record as lost the intents of this task instance's tries before ``before_try`` (a retry starts: the earlier
     try's process is gone). Returns how many; never raises (a down store adopts them later, in the scan)."""
-    sql = (f"SELECT {', '.join(INTENT_COLUMNS)} FROM call_intents WHERE dag_id = ? AND run_id = ? AND task_id = ?"
-           " AND map_index = ? AND try_number < ?")  # fmt: skip
-    params = (dag_id, run_id, task_id, map_index, before_try)
     try:
-        rows = store.run(lambda cur: [dict(zip(INTENT_COLUMNS, r, strict=True)) for r in
-                                      cur.execute(sql, params).fetchall()])  # fmt: skip
-        return _record(store, rows)
+        return _record(store, _task_intents(store, (dag_id, run_id, task_id, map_index), "<", before_try))
     except Exception as exc:  # never fails the retry that asked
         log.warning("could not look for lost attempts of %s.%s (%s); the anomaly scan will", dag_id, task_id, exc)
         return 0
@@ -92,14 +87,10 @@ def adopt_rerun(store: Store, dag_id: str, run_id: str, task_id: str, map_index:
     """Record as lost the intents of this same try written by another process: a deferred call whose triggerer
     died is run again by another triggerer, in the same try. Returns the highest attempt number among them (the
     re-run numbers its attempts after it, so each has its own row), 0 when there is none; never raises."""
-    host, pid = intent_row({})["host"], os.getpid()
-    sql = (f"SELECT {', '.join(INTENT_COLUMNS)} FROM call_intents WHERE dag_id = ? AND run_id = ? AND task_id = ?"
-           " AND map_index = ? AND try_number = ?")  # fmt: skip
-    params = (dag_id, run_id, task_id, map_index, try_number)
+    me = (intent_row({})["host"], os.getpid())
     try:
-        rows = store.run(lambda cur: [dict(zip(INTENT_COLUMNS, r, strict=True)) for r in
-                                      cur.execute(sql, params).fetchall()])  # fmt: skip
-        others = [row for row in rows if (row["host"], row["pid"]) != (host, pid)]
+        rows = _task_intents(store, (dag_id, run_id, task_id, map_index), "=", try_number)
+        others = [row for row in rows if (row["host"], row["pid"]) != me]
         _record(store, others)
         return max((int(row["attempt"]) for row in others), default=0)
     except Exception as exc:  # never fails the call that asked
@@ -107,13 +98,22 @@ def adopt_rerun(store: Store, dag_id: str, run_id: str, task_id: str, map_index:
         return 0
 
 
+def _task_intents(store: Store, task: tuple[str, str, str, int], compare: str, try_number: int) -> list[dict[str, Any]]:
+    """The intents of one task instance whose try number is ``compare`` (``<`` or ``=``) ``try_number``."""
+    return _select(store, "dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ? AND try_number "
+                          f"{compare} ?", (*task, try_number))  # fmt: skip
+
+
+def _select(store: Store, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    sql = f"SELECT {', '.join(INTENT_COLUMNS)} FROM call_intents WHERE {where} ORDER BY started_at LIMIT 10000"
+    return store.run(lambda cur: [dict(zip(INTENT_COLUMNS, row, strict=True))
+                                  for row in cur.execute(sql, params).fetchall()])  # fmt: skip
+
+
 def adopt_stale(store: Store, now: datetime | None = None, older_than: timedelta = LOST_AFTER) -> int:
     """Record as lost every intent older than ``older_than`` (the anomaly scan calls it); returns how many."""
     cutoff = (now or datetime.now(UTC)) - older_than
-    sql = f"SELECT {', '.join(INTENT_COLUMNS)} FROM call_intents WHERE started_at < ? ORDER BY started_at LIMIT 10000"
-    rows = store.run(lambda cur: [dict(zip(INTENT_COLUMNS, r, strict=True)) for r in
-                                  cur.execute(sql, (cutoff,)).fetchall()])  # fmt: skip
-    return _record(store, rows)
+    return _record(store, _select(store, "started_at < ?", (cutoff,)))
 
 
 def _record(store: Store, rows: list[dict[str, Any]]) -> int:

@@ -59,11 +59,10 @@ class CallLedger:
         from supervisor_lib.store.intents import adopt_lost, adopt_rerun
 
         key = (scope.dag_id, scope.run_id, scope.task_id, scope.map_index, scope.try_number)
-        where = (scope.dag_id, scope.run_id, scope.task_id, scope.map_index, scope.try_number)
         if scope.try_number > 1 and key not in self._adopted:
             self._adopted.add(key)
-            adopt_lost(self.store, *where)
-        return adopt_rerun(self.store, *where) if scope.deferred else 0
+            adopt_lost(self.store, *key)
+        return adopt_rerun(self.store, *key) if scope.deferred else 0
 
     def cached_response(self, key: str) -> dict[str, Any] | None:
         """A response already paid for, or ``None`` (also when the store cannot be read: the call goes ahead)."""

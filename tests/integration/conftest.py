@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from supervisor_lib.testing import FakeProviderServer
-from tests.conftest import DATABASES
+from tests.conftest import DATABASES, ROOT
 from tests.support.databases import fresh_database_url
 
 
@@ -15,6 +15,15 @@ from tests.support.databases import fresh_database_url
 def fake() -> Iterator[FakeProviderServer]:
     """A strict fake provider (an unscripted request fails) shared by the module's stack."""
     with FakeProviderServer(strict=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[FakeProviderServer]:
+    """A strict fake provider with the offline demo's script (``make run``'s answers): a request the script does
+    not answer fails, so a green run proves the offline demo covers it."""
+    with FakeProviderServer(strict=True, latency=0.05) as server:
+        server.load_script(ROOT / "include" / "demo" / "fake_provider.yaml")
         yield server
 
 

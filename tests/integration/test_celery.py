@@ -19,13 +19,11 @@ from supervisor_lib.store import Store
 from supervisor_lib.testing import FakeProviderServer
 from supervisor_lib.testing.stack import AirflowStack
 from tests.conftest import DATABASES, ROOT
-from tests.integration.test_shipped_specs import DEMO_SCRIPT, readme_conf
+from tests.integration.test_shipped_specs import readme_conf
 from tests.support.connections import CANARY_KEY
 from tests.support.databases import fresh_database_url
-from tests.support.stack import store_connection
+from tests.support.stack import CELERY_ARGS, REDIS, celery_broker, store_connection
 
-REDIS = ("127.0.0.1", 6379)
-#: a Redis database of its own, emptied first: messages left by another run are never picked up
 REDIS_DB = 11
 
 
@@ -52,38 +50,28 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def demo() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer(strict=True, latency=0.3) as server:
-        server.load_script(DEMO_SCRIPT)
-        yield server
-
-
-@pytest.fixture(scope="module")
 def stack(demo: FakeProviderServer, analytics_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    import redis
-
-    redis.Redis(*REDIS, db=REDIS_DB).flushdb()
     base = tmp_path_factory.mktemp("celery")
-    env = {
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": fresh_database_url(DATABASES, "supervisor_it_celery", base),
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/{REDIS_DB}",
-        "AIRFLOW_CONN_SUPERVISOR_ANALYTICS": store_connection(analytics_url),
-        "ANTHROPIC_API_KEY": CANARY_KEY,
-        "ANTHROPIC_BASE_URL": demo.anthropic_base_url,
-        "OPENAI_API_KEY": CANARY_KEY,
-        "OPENAI_BASE_URL": demo.openai_base_url,
-        "AIRFLOW__CORE__PARALLELISM": "8",
-        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-        # a triggerer takes every unassigned trigger up to its capacity: with 2, the fan-out's concurrent deferred
-        # calls need both triggerers (with the default, 1,000, whichever polls first may take them all)
-        "AIRFLOW__TRIGGERER__CAPACITY": "2",
-    }
-    args = ("--executor", "celery", "--workers", "2", "--triggerers", "2")
-    with AirflowStack(ROOT / "dags", home=base / "home", env=env, project_dir=ROOT, launcher_args=args) as running:
-        for dag_id in ("supervisor_demo", "payments_bugfix", "release_notes", "supervisor_task"):
-            running.wait_for_dag(dag_id)
-        yield running
-    redis.Redis(*REDIS, db=REDIS_DB).flushdb()
+    with celery_broker(REDIS_DB) as broker:
+        env = {
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": fresh_database_url(DATABASES, "supervisor_it_celery", base),
+            "AIRFLOW__CELERY__BROKER_URL": broker,
+            "AIRFLOW_CONN_SUPERVISOR_ANALYTICS": store_connection(analytics_url),
+            "ANTHROPIC_API_KEY": CANARY_KEY,
+            "ANTHROPIC_BASE_URL": demo.anthropic_base_url,
+            "OPENAI_API_KEY": CANARY_KEY,
+            "OPENAI_BASE_URL": demo.openai_base_url,
+            "AIRFLOW__CORE__PARALLELISM": "8",
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            # a triggerer takes every unassigned trigger up to its capacity: with 2, the fan-out's concurrent
+            # deferred calls need both triggerers (with the default, 1,000, whichever polls first may take them all)
+            "AIRFLOW__TRIGGERER__CAPACITY": "2",
+        }
+        with AirflowStack(ROOT / "dags", home=base / "home", env=env, project_dir=ROOT,
+                          launcher_args=CELERY_ARGS) as running:  # fmt: skip
+            for dag_id in ("supervisor_demo", "payments_bugfix", "release_notes", "supervisor_task"):
+                running.wait_for_dag(dag_id)
+            yield running
 
 
 def _received(log: str) -> int:

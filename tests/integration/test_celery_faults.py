@@ -28,9 +28,9 @@ from supervisor_lib.store.intents import LOST_ERROR
 from supervisor_lib.testing import FakeProviderServer, Rule
 from supervisor_lib.testing.stack import AirflowStack
 from tests.conftest import DATABASES, ROOT
-from tests.integration.test_celery import _PROBLEM, REDIS
+from tests.integration.test_celery import _PROBLEM
 from tests.support.databases import fresh_database_url
-from tests.support.stack import provider_stack
+from tests.support.stack import CELERY_ARGS, celery_broker, provider_stack
 
 REDIS_DB = 12
 pytestmark = [
@@ -64,26 +64,24 @@ def kill_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def stack(fake: FakeProviderServer, kill_store: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    import redis
-
-    redis.Redis(*REDIS, db=REDIS_DB).flushdb()
     base = tmp_path_factory.mktemp("faults")
-    env = {
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": fresh_database_url(DATABASES, "supervisor_it_faults", base),
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/{REDIS_DB}",
-        # a task whose worker died is failed (and retried) once its heartbeat is this many seconds old
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
-        # a triggerer silent for this long is dead: its triggers go to the other one
-        "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
-    }
-    args = ("--executor", "celery", "--workers", "2", "--triggerers", "2")
-    with provider_stack(
-        "faults", base, DAGS, databases=DATABASES, fake=fake, analytics_url=kill_store,
-        dag_ids=("kill_sync", "kill_deferred"), project_dir=ROOT, env=env, launcher_args=args,
-    ) as running:  # fmt: skip
-        yield running
-    redis.Redis(*REDIS, db=REDIS_DB).flushdb()
+    with celery_broker(REDIS_DB) as broker:
+        env = {
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": fresh_database_url(DATABASES, "supervisor_it_faults", base),
+            "AIRFLOW__CELERY__BROKER_URL": broker,
+            # a task whose worker died is failed (and retried) once its heartbeat is this many seconds old
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+            # a triggerer silent for this long is dead: its triggers go to the other one. Airflow's default (30 s):
+            # with 10 s a triggerer busy starting up on this 2-core machine was taken for dead while it ran the
+            # call, and the other one ran the same trigger at the same time (see docs/celery.md)
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "30",
+        }
+        with provider_stack(
+            "faults", base, DAGS, databases=DATABASES, fake=fake, analytics_url=kill_store,
+            dag_ids=("kill_sync", "kill_deferred"), project_dir=ROOT, env=env, launcher_args=CELERY_ARGS,
+        ) as running:  # fmt: skip
+            yield running
 
 
 def _holder(port: int) -> psutil.Process:

@@ -26,7 +26,6 @@ from tests.support.stack import store_connection
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
-DEMO_SCRIPT = ROOT / "include" / "demo" / "fake_provider.yaml"
 SHIPPED = ("supervisor_demo", "payments_bugfix", "release_notes", "triage", "nightly_health", "supervisor_task")
 
 
@@ -45,13 +44,6 @@ def spec_conf(dag_id: str) -> dict[str, Any]:
     found = re.search(r"^#\s+conf: (\{.*\})$", text, re.M)
     assert found is not None, f"include/specs/{dag_id}.yaml documents no example conf"
     return dict(json.loads(found.group(1)))
-
-
-@pytest.fixture(scope="module")
-def demo() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer(strict=True, latency=0.05) as server:
-        server.load_script(DEMO_SCRIPT)
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -64,3 +64,22 @@ def provider_stack(
         for dag_id in dag_ids:
             running.wait_for_dag(dag_id)
         yield running
+
+
+#: the machine's Redis, the CeleryExecutor tests' broker
+REDIS = ("127.0.0.1", 6379)
+#: ``make run EXECUTOR=celery``'s launcher with two workers and two triggerers
+CELERY_ARGS = ("--executor", "celery", "--workers", "2", "--triggerers", "2")
+
+
+@contextmanager
+def celery_broker(db: int) -> Iterator[str]:
+    """A Redis database of its own for one stack's Celery messages (its URL), emptied before and after: messages
+    left by another run are never picked up."""
+    import redis
+
+    redis.Redis(*REDIS, db=db).flushdb()
+    try:
+        yield f"redis://{REDIS[0]}:{REDIS[1]}/{db}"
+    finally:
+        redis.Redis(*REDIS, db=db).flushdb()
