@@ -72,6 +72,9 @@ class RoutedCall:
     policy: AttemptPolicy = field(default_factory=AttemptPolicy)
     budget_usd: float | None = None
     use_cache: bool = True
+    #: attempts made so far across the models tried: each model's attempts are numbered after the last one's, so
+    #: every attempt of the try has its own call id (and its own analytics row)
+    _attempts: int = field(default=0, init=False, repr=False)
 
     def run(self, router: Router) -> dict[str, Any]:
         """Plan and call synchronously (the worker path)."""
@@ -95,7 +98,7 @@ class RoutedCall:
         tracker = SpendTracker(self.store)
         policy = dataclasses.replace(self.policy, max_attempts=1) if attempt.probe else self.policy
         runner = CallRunner(hook_class_for(attempt.candidate.provider), config, self.scope, tracker, policy,
-                            self.budget_usd, self.use_cache)  # fmt: skip
+                            self.budget_usd, self.use_cache, attempts_lost=self._attempts)  # fmt: skip
         return runner, tracker, dataclasses.replace(self.request, model=attempt.candidate.model)
 
     def _call(self, attempt: Attempt) -> dict[str, Any]:
@@ -106,6 +109,8 @@ class RoutedCall:
         except SupervisorError as err:
             err.spent_usd = tracker.spent_usd  # type: ignore[attr-defined]  # what settles the reservation
             raise
+        finally:
+            self._attempts = max(self._attempts, runner.last_attempt)
 
     async def _acall(self, attempt: Attempt) -> dict[str, Any]:
         hook_class = hook_class_for(attempt.candidate.provider)
@@ -119,6 +124,8 @@ class RoutedCall:
         except SupervisorError as err:
             err.spent_usd = tracker.spent_usd  # type: ignore[attr-defined]
             raise
+        finally:
+            self._attempts = max(self._attempts, runner.last_attempt)
 
 
 def budget_router(

@@ -126,8 +126,11 @@ class CallRunner:
     policy: AttemptPolicy = field(default_factory=AttemptPolicy)
     budget_usd: float | None = None
     use_cache: bool = True
-    #: attempts of this try already recorded as lost (a deferred call run again by another triggerer)
+    #: attempts of this try already recorded: lost ones (a deferred call run again by another triggerer) or, for
+    #: a routed call, those of the models tried before this one; this runner numbers its attempts after them
     attempts_lost: int = 0
+    #: the number of the last attempt this runner made (``attempts_lost`` before the first)
+    last_attempt: int = field(default=0, init=False)
 
     # -- the shared decisions ---------------------------------------------------------------------------------
     def plan(self, request: LLMRequest) -> Generator[Action, Any, dict[str, Any]]:
@@ -138,6 +141,7 @@ class CallRunner:
         attempt, corrected = self.attempts_lost, False
         while True:
             attempt += 1
+            self.last_attempt = attempt
             started = datetime.now(UTC)
             yield Intend(self._intent(attempt, started, request.model))
             outcome = yield Send(request)
@@ -278,7 +282,7 @@ class CallRunner:
     def run(self, request: LLMRequest, client: Any, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
         """Execute synchronously (the worker path)."""
         if self.store and self.scope.try_number > 1:  # an earlier try's calls that never came back
-            self.attempts_lost = self.store.adopt_lost(self.scope)
+            self.attempts_lost = max(self.attempts_lost, self.store.adopt_lost(self.scope))
         if (hit := self.cached(request)) is not None:
             return hit
         if self.budget_usd is not None:
@@ -305,7 +309,7 @@ class CallRunner:
     async def arun(self, request: LLMRequest, client: Any) -> dict[str, Any]:
         """Execute asynchronously (the trigger path); store access runs in a thread, never on the event loop."""
         if self.store and (self.scope.try_number > 1 or self.scope.deferred):
-            self.attempts_lost = await asyncio.to_thread(self.store.adopt_lost, self.scope)
+            self.attempts_lost = max(self.attempts_lost, await asyncio.to_thread(self.store.adopt_lost, self.scope))
         if (hit := await asyncio.to_thread(self.cached, request)) is not None:
             return hit
         if self.budget_usd is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from supervisor_lib.testing._core import DEFAULT_TEXT
 from supervisor_lib.testing._rules import (
     AUTH,
+    BAD_GATEWAY,
     BAD_REQUEST,
     CONNECTION_FAULTS,
     FAULTS,
@@ -22,6 +23,7 @@ from supervisor_lib.testing._rules import (
     SERVER_ERROR,
     STATUS_FAULTS,
     TRUNCATED,
+    UNAVAILABLE,
     WRONG_SHAPE,
     Rule,
     load_rules,
@@ -30,6 +32,7 @@ from supervisor_lib.testing._server import CallRecord, FakeProviderServer
 
 __all__ = [
     "AUTH",
+    "BAD_GATEWAY",
     "BAD_REQUEST",
     "CONNECTION_FAULTS",
     "DEFAULT_TEXT",
@@ -44,6 +47,7 @@ __all__ = [
     "SERVER_ERROR",
     "STATUS_FAULTS",
     "TRUNCATED",
+    "UNAVAILABLE",
     "WRONG_SHAPE",
     "CallRecord",
     "FakeProviderServer",

@@ -14,6 +14,8 @@ PROVIDERS = (ANTHROPIC, OPENAI)
 
 RATE_LIMIT = "rate_limit"
 SERVER_ERROR = "server_error"
+BAD_GATEWAY = "bad_gateway"
+UNAVAILABLE = "unavailable"
 OVERLOADED = "overloaded"
 BAD_REQUEST = "bad_request"
 AUTH = "auth"
@@ -33,6 +35,8 @@ STATUS_FAULTS: dict[str, int] = {
     NOT_FOUND: 404,
     RATE_LIMIT: 429,
     SERVER_ERROR: 500,
+    BAD_GATEWAY: 502,
+    UNAVAILABLE: 503,
     OVERLOADED: 529,
 }
 #: Faults that break the HTTP exchange itself instead of answering with an error status.
@@ -61,7 +65,7 @@ class Rule:
         usage: overrides of the token counts (``input_tokens``, ``output_tokens``, ``cache_creation_input_tokens``,
             ``cache_read_input_tokens``).
         times: how many requests the rule answers before it is used up; None means unlimited.
-        retry_after: the ``retry-after`` header (seconds) sent with a ``rate_limit`` fault.
+        retry_after: the ``retry-after`` header (seconds) sent with a ``rate_limit`` fault; None sends none.
         message: the error message of a status fault; ``{api_key}`` in it is replaced by the key the request
             carried (a gateway that echoes the key, for leak tests).
     """
@@ -74,7 +78,7 @@ class Rule:
     latency: float | None = None
     usage: dict[str, int] | None = None
     times: int | None = None
-    retry_after: float = 1.0
+    retry_after: float | None = 1.0
     message: str | None = None
 
     def __post_init__(self) -> None:

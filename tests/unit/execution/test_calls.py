@@ -104,6 +104,20 @@ def test_a_routed_call_fails_over_on_both_paths(fake: FakeProviderServer, store:
     assert all(r["routed"]["failovers"][0]["model"] == "claude-haiku-4-5" for r in results)
 
 
+def test_every_attempt_of_a_failover_has_its_own_row(fake: FakeProviderServer, store: tuple[str, Path]) -> None:
+    # The next model's attempts used to be numbered from 1 again: its answer had the call id of the first model's
+    # first attempt, and the store (idempotent on call ids) dropped it: an answer paid for and never recorded.
+    fake.add_rule(Rule(provider="anthropic", fault=OVERLOADED))
+    fake.add_rule(Rule(provider="openai", text="openai answers"))
+    routed = settings(store, route=RouteOptions(tier="economy"), model="claude-haiku-4-5")
+    both_paths(routed, scope())
+    rows = Store.from_url(f"sqlite:///{store[1]}").attempts(dag_id="d")
+    assert len(rows) == fake.count() == 2 * (FAST.max_attempts + 1)
+    for run_id in ("r1", "r1-async"):
+        mine = sorted((r["attempt"], r["provider"], r["status"]) for r in rows if r["run_id"] == run_id)
+        assert mine == [(1, "anthropic", "error"), (2, "anthropic", "error"), (3, "openai", "success")]
+
+
 def test_a_prompt_that_renders_empty_is_fatal_on_both_paths(fake: FakeProviderServer, store: tuple[str, Path]) -> None:
     empty = settings(store, prompt="  ")
     with pytest.raises(FatalError, match="prompt rendered empty"):
