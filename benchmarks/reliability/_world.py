@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from supervisor_lib.store import Store
 
 #: the API key the fake provider is called with: a canary no output may contain
-CANARY_KEY = "sk-reliability-canary-4e1d8b27c90f"
+CANARY_KEY = "sk-reliability+canary/4e1d8b27c90f="  # "+/=": its URL-encoded form differs
 #: the request paths that ask a model for an answer (not batches, files or model lists)
 GENERATION_PATHS = frozenset({"/v1/messages", "/v1/chat/completions", "/v1/responses"})
 
@@ -37,20 +37,34 @@ class World:
     store_conn: str
     store_path: Path
     home: Path
+    _url: str | None = None
 
     def store(self) -> Store:
         """The store, opened by URL (each call a fresh handle)."""
         from supervisor_lib.store import Store
 
-        return Store.from_url(f"sqlite:///{self.store_path}")
+        return Store.from_url(self.store_url)
 
-    def new_store(self) -> None:
-        """Switch to a fresh, empty store (its own connection id): no rows, budgets or health from earlier calls."""
+    @property
+    def store_url(self) -> str:
+        return self._url or f"sqlite:///{self.store_path}"
+
+    def new_store(self, url: str | None = None) -> None:
+        """Switch to a fresh store under its own connection id: no rows, budgets or health from earlier calls.
+
+        :param url: a PostgreSQL URL (``postgresql://user@host:port/db``); by default a new SQLite file.
+        """
         self.store_conn = f"reliability_{uuid.uuid4().hex[:8]}"
         self.store_path = self.home / f"{self.store_conn}.db"
-        os.environ[f"AIRFLOW_CONN_{self.store_conn.upper()}"] = json.dumps(
-            {"conn_type": "sqlite", "host": str(self.store_path)}
-        )
+        self._url = url
+        if url is None:
+            conn: dict[str, Any] = {"conn_type": "sqlite", "host": str(self.store_path)}
+        else:
+            user_host, schema = url.split("://", 1)[1].rsplit("/", 1)
+            login, host_port = user_host.split("@")
+            host, port = host_port.split(":")
+            conn = {"conn_type": "postgres", "host": host, "port": int(port), "login": login, "schema": schema}
+        os.environ[f"AIRFLOW_CONN_{self.store_conn.upper()}"] = json.dumps(conn)
 
     def charged(self, dag_id: str) -> float:
         """What DAG ``dag_id``'s budgets were charged (settled spend, every window)."""

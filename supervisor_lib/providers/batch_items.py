@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from supervisor_lib.model_facts import load_prices
 from supervisor_lib.providers.policy import output_problem
+from supervisor_lib.providers.scrub import scrub
 from supervisor_lib.providers.types import LLMRequest, Usage
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class ItemResult:
 def parse_item(hook_class: type[BaseLLMHook], request: LLMRequest, raw: RawItem, index: int) -> ItemResult:
     """Turn one provider item into an :class:`ItemResult`; an answer that breaks ``output_schema`` is ``errored``."""
     if raw.status != "succeeded":
-        message = raw.error_message or f"the provider reports the item as {raw.status}"
+        message = scrub(raw.error_message or f"the provider reports the item as {raw.status}")  # may echo the key
         error = {"type": raw.error_type or raw.status, "message": message}
         return ItemResult(index, raw.custom_id, raw.status, request.model, error=error, request_id=raw.request_id)
     # Parsed without the schema: an answer that is not JSON fails this item only, and its tokens were still paid.

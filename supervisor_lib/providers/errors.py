@@ -7,6 +7,8 @@ status code and class *name*, so this module imports neither SDK.
 
 from __future__ import annotations
 
+import json
+
 from supervisor_lib.exceptions import ProviderConfigError, RetryableError, SupervisorError
 from supervisor_lib.providers.scrub import scrub
 
@@ -45,7 +47,22 @@ def map_sdk_error(exc: BaseException, provider: str, model: str) -> SupervisorEr
     """
     error = _map(exc, provider, model)
     error.args = (scrub(str(error)),)
+    scrub_exception(exc)
     return error
+
+
+def scrub_exception(exc: BaseException) -> None:
+    """Scrub keys from an SDK exception in place: it stays the mapped error's ``__cause__``, and a traceback
+    (Airflow logs a failed task's) prints its message, which quotes the provider's error body."""
+    exc.args = tuple(scrub(arg) if isinstance(arg, str) else arg for arg in exc.args)
+    if isinstance(getattr(exc, "message", None), str):
+        exc.message = scrub(exc.message)  # type: ignore[attr-defined]
+    body = getattr(exc, "body", None)
+    if body is not None:
+        try:
+            exc.body = json.loads(scrub(json.dumps(body)))  # type: ignore[attr-defined]
+        except (TypeError, ValueError, AttributeError):
+            pass  # not JSON: it is not printed
 
 
 def _map(exc: BaseException, provider: str, model: str) -> SupervisorError:

@@ -118,3 +118,58 @@ def test_every_shipped_dag_runs_green_offline(
     rows = Store.from_url(analytics_url).attempts()
     assert len(rows) == len(generations) and {r["status"] for r in rows} == {"success"}
     assert {r["dag_id"] for r in rows} == set(SHIPPED)
+
+
+def test_the_api_key_appears_nowhere_supervisor_writes_or_shows(stack: AirflowStack, analytics_url: str) -> None:
+    """The connections' key (a canary) in none of: every file under the Airflow home (task, trigger and component
+    logs, coding artifacts: conversations, validation logs, patches; the spool), the REST API's task instances with
+    their rendered templates and every XCom value, every table of the analytics store, and every answer of the
+    plugin's API (transcripts included)."""
+    exposed: list[str] = []
+    needle = CANARY_KEY.encode()
+    leaking = [
+        str(p.relative_to(stack.home)) for p in stack.home.rglob("*") if p.is_file() and needle in p.read_bytes()
+    ]
+    assert leaking == [], "files under the Airflow home hold the key"
+    runs = stack.api("GET", "/dags/~/dagRuns?limit=100")["dag_runs"]
+    assert {run["dag_id"] for run in runs} >= set(SHIPPED), "run after test_every_shipped_dag_runs_green_offline"
+    for run in runs:
+        dag_id, run_id = run["dag_id"], run["dag_run_id"]
+        exposed.append(json.dumps(run))
+        base = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+        for ti in stack.api("GET", f"{base}?limit=200")["task_instances"]:
+            exposed.append(json.dumps(ti))  # rendered_fields included
+            entries = stack.api("GET", f"{base}/{ti['task_id']}/xcomEntries?map_index={ti['map_index']}")
+            for entry in entries["xcom_entries"]:
+                exposed.append(json.dumps(stack.api("GET", f"{base}/{ti['task_id']}/xcomEntries/{entry['key']}"
+                                                           f"?map_index={ti['map_index']}")))  # fmt: skip
+            plugin = f"/supervisor/api/dags/{dag_id}/runs/{run_id}/tasks/{ti['task_id']}/{ti['map_index']}"
+            exposed.append(json.dumps(stack.request("GET", plugin)))
+    views = ("overview", "series?metric=calls&group_by=dag", "top?by=dag", "errors", "providers", "budgets")
+    for route in (*views, "decisions", "facets", "anomalies", "forecast", *(f"dags/{d}" for d in SHIPPED)):
+        exposed.append(json.dumps(stack.request("GET", f"/supervisor/api/{route}")))
+    exposed.append(_store_dump(analytics_url))
+    text = "\n".join(exposed)
+    assert "rendered_fields" in text and '"transcript' in text and len(text) > 100_000
+    assert CANARY_KEY not in text
+
+
+def _store_dump(url: str) -> str:
+    """Every row of every table of the analytics store, as text."""
+    store = Store.from_url(url)
+    listing = (
+        "SELECT name FROM sqlite_master WHERE type = 'table'"
+        if url.startswith("sqlite")
+        else "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    )
+
+    def work(cur: Any) -> str:
+        cur.execute(listing)
+        tables = [row[0] for row in cur.fetchall()]
+        dumped = []
+        for table in tables:
+            cur.execute(f'SELECT * FROM "{table}"')
+            dumped.append(json.dumps(cur.fetchall(), default=str))
+        return "\n".join(dumped)
+
+    return str(store.run(work))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import traceback
 import uuid
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,10 @@ def test_a_key_the_provider_echoes_is_scrubbed_from_errors_and_routing_decisions
     with pytest.raises(FatalError) as raised:
         CallExecutor(routed, scope()).run()
     assert "***" in str(raised.value) and CANARY_KEY not in str(raised.value)
+    # the SDK's error stays the cause, and Airflow prints the whole chain when the task fails
+    printed = "".join(traceback.format_exception(raised.value))
+    assert "AuthenticationError" in printed and "***" in printed and CANARY_KEY not in printed
+    assert CANARY_KEY not in json.dumps(getattr(raised.value.__cause__, "body", None))
     database = store[1].read_bytes()
     assert CANARY_KEY.encode() not in database and quote(CANARY_KEY, safe="").encode() not in database
     import sqlite3

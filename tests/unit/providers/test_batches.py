@@ -171,6 +171,19 @@ def test_batch_with_partial_failure(server: FakeProviderServer, adapter_class: t
 
 
 @pytest.mark.parametrize("adapter_class", ADAPTERS)
+def test_a_key_echoed_in_an_item_error_is_scrubbed(
+    server: FakeProviderServer, adapter_class: type[BatchAdapter]
+) -> None:
+    from tests.support.connections import CANARY_KEY
+
+    server.add_rule(Rule(match="poison", fault="auth", message=f"gateway: bad key {CANARY_KEY}"))
+    adapter = adapter_for(adapter_class)
+    _, items = run_to_end(adapter, requests_for(adapter_class, ["poison A", "hello B"]))
+    assert items[0].status == "errored" and "bad key ***" in items[0].error["message"]
+    assert CANARY_KEY not in json.dumps([item.to_dict() for item in items])
+
+
+@pytest.mark.parametrize("adapter_class", ADAPTERS)
 def test_structured_output_is_validated_per_item(server: FakeProviderServer, adapter_class: type[BatchAdapter]) -> None:
     server.add_rule(Rule(match="good", json={"score": 3}))
     server.add_rule(Rule(match="bad", json={"score": "high"}))
