@@ -51,7 +51,7 @@ def estimate_tokens(text: str) -> int:
 
 def list_files(repo_root: Path) -> list[str]:
     """Every file of the repo as sorted POSIX paths: git's view (tracked plus untracked, not ignored) in a git
-    checkout, else a walk that skips ``.git``, virtualenvs and caches."""
+    checkout, else a walk that skips ``.git``, virtualenvs and caches; never a symlink that leads outside."""
     if (repo_root / ".git").exists():
         listed = run_git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], repo_root)
         names = {name for name in listed.split("\0") if name and (repo_root / name).is_file()}
@@ -60,7 +60,15 @@ def list_files(repo_root: Path) -> list[str]:
         for folder, dirs, files in os.walk(repo_root):
             dirs[:] = [d for d in dirs if d not in _SKIP_DIRS]
             names.update(Path(folder, name).relative_to(repo_root).as_posix() for name in files)
-    return sorted(name for name in names if not _SKIP_DIRS.intersection(name.split("/")))
+    base = repo_root.resolve()
+    return sorted(name for name in names if not _SKIP_DIRS.intersection(name.split("/")) and _inside(base, name))
+
+
+def _inside(base: Path, name: str) -> bool:
+    """False for a symlink that leads out of the repository or into its ``.git``: what it points at is not the
+    repository's content, and may be a secret of the machine (its target would go into the prompt)."""
+    real = (base / name).resolve()
+    return real.is_relative_to(base) and ".git" not in real.relative_to(base).parts
 
 
 def gather_context(

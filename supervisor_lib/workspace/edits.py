@@ -28,6 +28,7 @@ from typing import Literal
 from supervisor_lib.workspace.repo import WorkspaceError, run_git
 
 __all__ = [
+    "MAX_FILE_BYTES",
     "ApplyResult",
     "BlockOutcome",
     "EditApplyError",
@@ -51,6 +52,8 @@ _FORMAT_HINT = (
     ">>>>>>> REPLACE."
 )
 Match = Literal["exact", "trailing_whitespace", "indentation", "new_file"]
+#: the largest file edits may produce (a file already larger may still shrink): model output is text, not data
+MAX_FILE_BYTES = 1024 * 1024
 
 
 class EditError(WorkspaceError):
@@ -167,30 +170,68 @@ def _joined(lines: list[str]) -> str:
 def safe_path(root: Path, relative: str) -> Path:
     """Resolve ``relative`` to a real path inside ``root``, following symlinks, or raise.
 
-    :raises UnsafePathError: the path is empty, absolute, uses ``\\`` or ``..``, names anything under ``.git``,
-        resolves outside ``root`` (through a symlink, say) or is a directory.
+    :raises UnsafePathError: the path is empty, absolute, uses ``\\`` or ``..``, names anything under ``.git``
+        (in any spelling git itself refuses: any case, trailing dots or spaces, ``git~1``, ``.git:stream``),
+        resolves outside ``root`` (through a symlink, say), or is a directory or another non-regular file (a FIFO
+        would block the write forever).
     """
     base = root.resolve()
-    pure = PurePosixPath(relative)
-    problem = None
-    if not relative or "\0" in relative or "\\" in relative:
-        problem = "is empty or contains '\\' or NUL (use '/' between folders)"
-    elif pure.is_absolute() or relative.startswith("~") or re.match(r"^[A-Za-z]:", relative):
-        problem = "is absolute; give it relative to the repository root"
-    elif ".." in pure.parts:
-        problem = "contains '..'; give it relative to the repository root"
-    elif ".git" in {part.casefold() for part in pure.parts}:
-        problem = "is inside .git, which edits may not touch"
-    real = (base / pure).resolve()
-    if problem is None and not real.is_relative_to(base):
-        problem = "resolves outside the repository (through a symbolic link)"
-    elif problem is None and ".git" in {part.casefold() for part in real.relative_to(base).parts}:
-        problem = "is inside .git, which edits may not touch"
-    elif problem is None and (real == base or real.is_dir()):
-        problem = "is a directory, not a file"
+    problem = _spelling_problem(relative)
+    real = base if problem else (base / relative).resolve()  # a path with NUL would raise ValueError here
+    problem = problem or _target_problem(base, real)
     if problem:
         raise UnsafePathError(f"path {relative!r} {problem}")
     return real
+
+
+def _spelling_problem(relative: str) -> str | None:
+    """What is wrong with the path as written, before any symlink is followed."""
+    pure = PurePosixPath(relative)
+    if not relative or "\0" in relative or "\\" in relative:
+        return "is empty or contains '\\' or NUL (use '/' between folders)"
+    if not relative.isascii() and not _encodes(relative):
+        return "is not valid UTF-8 (it holds a lone surrogate)"
+    if pure.is_absolute() or relative.startswith("~") or re.match(r"^[A-Za-z]:", relative):
+        return "is absolute; give it relative to the repository root"
+    if ".." in pure.parts:
+        return "contains '..'; give it relative to the repository root"
+    if any(_is_dotgit(part) for part in pure.parts):
+        return "is inside .git, which edits may not touch"
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _target_problem(base: Path, real: Path) -> str | None:
+    """What is wrong with where the path leads, symlinks followed."""
+    if not real.is_relative_to(base):
+        return "resolves outside the repository (through a symbolic link)"
+    if any(_is_dotgit(part) for part in real.relative_to(base).parts):
+        return "is inside .git, which edits may not touch"
+    if real == base or real.is_dir():
+        return "is a directory, not a file"
+    if real.exists() and not real.is_file():
+        return "is not a regular file (a FIFO, socket or device); edits write regular files only"
+    return None
+
+
+#: characters HFS+ ignores in names, so ``.g\u200cit`` is ``.git`` there (git refuses them the same way)
+_HFS_IGNORED = dict.fromkeys(
+    map(ord, "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u206a\u206b\u206c\u206d\u206e\u206f\ufeff")
+)
+
+
+def _is_dotgit(part: str) -> bool:
+    """True for a path component git treats as its own ``.git``: any case, trailing dots or spaces (NTFS drops
+    them), an NTFS stream suffix (``.git::$INDEX_ALLOCATION``), the short name ``git~1`` or HFS-ignored characters."""
+    name = part.translate(_HFS_IGNORED).split(":", 1)[0].rstrip(" .").casefold()
+    return name in (".git", "git~1")
 
 
 def apply_edits(workspace_root: Path, blocks: Sequence[EditBlock]) -> ApplyResult:
@@ -216,12 +257,35 @@ def apply_edits(workspace_root: Path, blocks: Sequence[EditBlock]) -> ApplyResul
             before[target] = target.read_bytes() if target.is_file() else None
             if before[target] is not None:
                 after[target] = _decoded(before[target] or b"", block)
+        _check_content(block.replace, f"edit block {block.index}: the REPLACE text for {block.path}")
         new_text, outcome = _apply_block(block, after.get(target))
         after[target] = new_text
         outcomes.append(outcome)
     changed = {path: text for path, text in after.items() if text.encode() != before[path]}
+    for path, text in changed.items():
+        _check_size(str(path.relative_to(root)), len(before[path] or b""), len(text.encode()))
     _write_all(changed, before)
     return ApplyResult(tuple(sorted(str(path.relative_to(root)) for path in changed)), tuple(outcomes))
+
+
+def _check_content(text: str, what: str) -> None:
+    """Refuse binary content: a NUL byte (git's own test for binary) or text that is not valid Unicode."""
+    problem = "contains a NUL byte" if "\0" in text else None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        problem = f"contains {text[err.start]!r}, which is not valid UTF-8"
+    if problem:
+        raise EditApplyError(f"{what} {problem}: edits may only write text, never binary content.")
+
+
+def _check_size(path: str, before: int, after: int) -> None:
+    """Refuse an edit that makes a file larger than ``MAX_FILE_BYTES`` (a file already larger may shrink)."""
+    if after > MAX_FILE_BYTES and after > before:
+        raise EditApplyError(
+            f"the edits would make {path} {after:,} bytes; edits may not make a file larger than "
+            f"{MAX_FILE_BYTES:,} bytes. Write a smaller file, or generate the data in the tests instead."
+        )
 
 
 def _decoded(data: bytes, block: EditBlock) -> str:
@@ -358,15 +422,21 @@ def _write_all(changed: dict[Path, str], before: dict[Path, bytes | None]) -> No
 def apply_patch(workspace_root: Path, patch: str) -> ApplyResult:
     """Apply a unified diff with ``git apply`` (checked first, so it applies whole or not at all).
 
-    :raises UnsafePathError: a path in the diff is unsafe (same rules as SEARCH/REPLACE).
-    :raises EditApplyError: the diff does not apply; the message carries git's explanation.
+    :raises UnsafePathError: a path in the diff is unsafe (same rules as SEARCH/REPLACE), or the diff would create
+        or repoint a symbolic link.
+    :raises EditApplyError: the diff does not apply (the message carries git's explanation), holds binary content
+        or would make a file larger than ``MAX_FILE_BYTES``.
     """
     root = workspace_root.resolve()
-    paths = sorted(set(_patch_paths(patch)))
+    changes = _file_changes(patch)
+    paths = sorted(set(_patch_paths(patch)) | set(changes))
     if not paths:
         raise EditParseError("the diff names no files: expected '--- a/<path>' and '+++ b/<path>' lines")
     for path in paths:
         safe_path(root, path)
+    _check_content(patch, f"the diff of {', '.join(paths)}")
+    for path, change in changes.items():
+        change.check(root, path)
     command = ["apply", "--recount", "--whitespace=nowarn", "-p1"]
     body = patch if patch.endswith("\n") else patch + "\n"
     try:
@@ -376,6 +446,57 @@ def apply_patch(workspace_root: Path, patch: str) -> ApplyResult:
         detail = str(err).split(": ", 1)[-1]
         raise EditApplyError(f"the diff does not apply: {detail}. Regenerate it against the current files.") from None
     return ApplyResult(tuple(paths), tuple(BlockOutcome(1, path, "exact", 1) for path in paths))
+
+
+@dataclass
+class _FileChange:
+    """What a diff does to one file, read the way ``git apply --recount`` reads it."""
+
+    added: int = 0
+    removed: int = 0
+    binary: bool = False
+    link: bool = False
+
+    def check(self, root: Path, path: str) -> None:
+        if self.link:
+            raise UnsafePathError(f"the diff makes {path} a symbolic link; edits may not create or repoint links")
+        if self.binary:
+            raise EditApplyError(f"the diff holds a binary patch for {path}: edits may only write text.")
+        current = (root / path).stat().st_size if (root / path).is_file() else 0
+        _check_size(path, current, current - self.removed + self.added)
+
+
+_LINK_MODE = re.compile(r"^(?:new file mode|new mode|index [0-9a-f]+\.\.[0-9a-f]+) 120000\s*$")
+_BINARY = re.compile(r"^(?:GIT binary patch|Binary files .* differ)\s*$")
+_GIT_HEADER = re.compile(r"^diff --git a/(\S+) b/(\S+)\s*$")
+_FILE_HEADER = re.compile(r"^(?:---|\+\+\+) (?:[ab]/)?([^\t]*?)\s*(?:\t.*)?$")
+
+
+def _file_changes(patch: str) -> dict[str, _FileChange]:
+    """Each file's added and removed bytes, and whether the diff makes it binary or a symbolic link.
+
+    As with ``--recount``, a hunk runs until a line that starts with neither a space, ``+``, ``-`` nor ``\\``."""
+    changes: dict[str, _FileChange] = {}
+    change, in_hunk = _FileChange(), False
+    for line in patch.splitlines():
+        if in_hunk and line[:1] in ("+", "-", " ", "\\", ""):
+            change.added += len(line) if line.startswith("+") else 0
+            change.removed += len(line) if line.startswith("-") else 0
+            continue
+        in_hunk = line.startswith("@@ ")
+        path = _header_path(line)
+        change = changes.setdefault(path, _FileChange()) if path else change
+        change.link = change.link or bool(_LINK_MODE.match(line))
+        change.binary = change.binary or bool(_BINARY.match(line))
+    return changes
+
+
+def _header_path(line: str) -> str | None:
+    """The path a ``diff --git a/x b/x``, ``--- a/x`` or ``+++ b/x`` line names (not ``/dev/null``)."""
+    git = _GIT_HEADER.match(line)
+    header = None if git else _FILE_HEADER.match(line)
+    found = git.group(2) if git else header.group(1) if header else None
+    return None if found in (None, "", "/dev/null") else found
 
 
 def _patch_paths(patch: str) -> list[str]:

@@ -296,10 +296,13 @@ def test_the_command_cannot_raise_its_limits_or_reach_its_cgroup(box: Path, isol
 def test_a_process_that_leaves_its_group_dies_with_the_command(box: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUPERVISOR_SANDBOX_MIN", "none")
     marker = f"supervisor-orphan-{uuid.uuid4().hex}"
-    result = run_sandboxed(f"setsid sh -c 'exec -a {marker} sleep 30' & echo started", box, timeout_s=5,
-                           isolation="none")  # fmt: skip
+    # the orphan names itself by the marker (its argv) and proves it ran by writing a file, then sleeps
+    orphan = "import pathlib, time; pathlib.Path('alive').touch(); time.sleep(30)"
+    command = f"setsid {PYTHON} -c {shlex.quote(orphan)} {marker} & while [ ! -e alive ]; do sleep 0.05; done; echo up"
+    result = run_sandboxed(command, box, timeout_s=5, isolation="none")
     time.sleep(0.5)
-    assert "started" in result.output and not _processes_running(marker)
+    assert "up" in result.output and (box / "alive").exists(), "the orphan started"
+    assert not _processes_running(marker)
 
 
 def test_no_sandbox_is_refused_unless_the_operator_allows_it(box: Path, monkeypatch: pytest.MonkeyPatch) -> None:
