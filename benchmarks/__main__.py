@@ -10,6 +10,8 @@ BENCHMARKS = {
     "anomaly": "call and series anomaly detection vs 3-sigma baselines, forecast backtests, 1M-call speed (~30 s)",
     "dashboard": "every view endpoint on rollups vs scans, 10M calls (PostgreSQL) / 1M (SQLite), page load (~15 min)",
     "coding": "SWE-bench-style supervised coding tasks (offline scripted answers; --live with API keys)",
+    "deferrable_scale": "100-1,000 concurrent deferred calls on LocalExecutor (1 or 2 triggerers) and Celery",
+    "reliability": "the reliability and security suite; writes docs/reliability.md (< 20 min)",
 }
 
 

@@ -44,7 +44,7 @@ class Section:
 
     def markdown(self) -> str:
         """The section as Markdown: heading, summary, table, then the failures (or that there were none)."""
-        lines = [f"## {self.title}", "", self.summary.strip(), ""]
+        lines = [f"<!-- part: {self.key} -->", f"## {self.title}", "", self.summary.strip(), ""]
         if self.headers:
             lines.append("| " + " | ".join(self.headers) + " |")
             lines.append("|" + "---|" * len(self.headers))
