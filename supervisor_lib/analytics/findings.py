@@ -139,14 +139,17 @@ def listed(
     sql = (f"SELECT {', '.join(_SHOWN)} FROM anomalies WHERE {' AND '.join(clauses)}"
            f" ORDER BY occurred_at DESC, finding_id LIMIT {int(limit)}")  # fmt: skip
     rows = store.run(lambda cur: cur.execute(sql, tuple(params)).fetchall())
-    found = []
-    for row in rows:
-        item = dict(zip(_SHOWN, row, strict=True))
-        for key in ("occurred_at", "detected_at", "status_at", "alerted_at"):
-            at = as_datetime(item[key])
-            item[key] = at.isoformat() if at else None
-        found.append(item)
-    return found
+    return [_shown(row) for row in rows]
+
+
+def _shown(row: Any) -> dict[str, Any]:
+    """A stored finding as the API shows it: times as ISO-8601 text (PostgreSQL returns ``datetime`` objects,
+    SQLite text: JSON can carry neither as is)."""
+    item = dict(zip(_SHOWN, row, strict=True))
+    for key in ("occurred_at", "detected_at", "status_at", "alerted_at"):
+        at = as_datetime(item[key])
+        item[key] = at.isoformat() if at else None
+    return item
 
 
 def open_count(store: Store, dag_ids: frozenset[str] | None, since: datetime) -> int:
@@ -164,7 +167,7 @@ def get(store: Store, finding_id: str) -> dict[str, Any] | None:
     """One finding by id."""
     sql = f"SELECT {', '.join(_SHOWN)} FROM anomalies WHERE finding_id = ?"
     row = store.run(lambda cur: cur.execute(sql, (finding_id,)).fetchone())
-    return dict(zip(_SHOWN, row, strict=True)) if row else None
+    return _shown(row) if row else None
 
 
 def set_status(store: Store, finding_id: str, status: str, by: str, now: datetime) -> bool:

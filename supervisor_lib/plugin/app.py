@@ -14,13 +14,14 @@ import csv
 import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import AccessView, DagAccessEntity, DagDetails
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag, requires_access_view
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -31,11 +32,15 @@ from supervisor_lib.plugin.transcripts import task_transcript
 from supervisor_lib.store.db import Store
 from supervisor_lib.store.targets import StoreError
 
-STATIC = Path(__file__).resolve().parent / "static"
+STATIC = FilePath(__file__).resolve().parent / "static"
 URL_PREFIX = "/supervisor"
 _LIST_KEYS = ("series", "runs", "calls", "models")
 #: the longest DAG, run or task id a route accepts (Airflow's own limit is 250)
 _ID_LIMIT = 250
+#: the largest map index a route accepts (the store's ``map_index`` is a 32-bit ``INTEGER``)
+_MAP_INDEX_LIMIT = 2**31 - 1
+#: free text a route passes to the store: no NUL (PostgreSQL refuses it in text, which would be a 503)
+_NO_NUL = r"^[^\x00]*$"
 
 
 def readable_dags(user: GetUserDep) -> frozenset[str] | None:
@@ -48,9 +53,20 @@ def readable_dags(user: GetUserDep) -> frozenset[str] | None:
 
 
 Readable = Annotated[frozenset[str] | None, Depends(readable_dags)]
+
+
+def _sane_ids(request: Request, user: GetUserDep) -> None:
+    """400 for a path id the store could not take (NUL, too long), after the token is checked but before the DAG's
+    access check, whose lookup of the DAG's team in Airflow's DB would fail on such an id (a 500 on PostgreSQL)."""
+    for name, value in request.path_params.items():  # ids from the path reach SQL as parameters: keep them sane
+        text = str(value)
+        if "\x00" in text or len(text) > _ID_LIMIT:
+            raise HTTPException(status_code=400, detail=f"{name}: at most {_ID_LIMIT} characters, no NUL")
+
+
 _VIEW = [Depends(requires_access_view(AccessView.WEBSITE))]
-_RUN = [Depends(requires_access_dag("GET", DagAccessEntity.RUN))]
-_TASK = [Depends(requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE))]
+_RUN = [Depends(_sane_ids), Depends(requires_access_dag("GET", DagAccessEntity.RUN))]
+_TASK = [Depends(_sane_ids), Depends(requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE))]
 
 
 def _filters(
@@ -120,22 +136,33 @@ def create_app(stores: StorePool | None = None) -> FastAPI:
     app.state.stores = stores or StorePool()
     app.include_router(router, prefix="/api")
     app.add_exception_handler(StoreError, _store_down)
+    app.add_exception_handler(RequestValidationError, _invalid)
     if STATIC.is_dir():  # the views' bundle: code only, no data, so it needs no token (like Airflow's own assets)
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
 
-def _store(request: Request) -> Store:
-    for name, value in request.path_params.items():  # ids from the path reach SQL as parameters: keep them sane
-        text = str(value)
-        if "\x00" in text or len(text) > _ID_LIMIT:
-            raise HTTPException(status_code=400, detail=f"{name}: at most {_ID_LIMIT} characters, no NUL")
+def _store(request: Request, user: GetUserDep) -> Store:
+    _sane_ids(request, user)
     return request.app.state.stores.get()
 
 
 def _store_down(request: Request, exc: Exception) -> Response:
     """The store is down or refused: 503 with the store's own (scrubbed) reason, never a bare 500."""
     return JSONResponse({"detail": f"the analytics store is unavailable: {exc}"}, status_code=503)
+
+
+def _invalid(request: Request, exc: Exception) -> Response:
+    """422 naming each bad parameter and why, without the value sent back: FastAPI's own answer echoes it, and a value
+    JSON cannot carry back (``NaN``, a lone surrogate) made that answer a 500."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [{"type": _text(e.get("type")), "loc": [p if isinstance(p, int) else _text(p) for p in e.get("loc", ())],
+               "msg": _text(e.get("msg"))} for e in errors]  # fmt: skip
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _text(value: Any) -> str:
+    return str(value).encode("utf-8", errors="replace").decode("utf-8")
 
 
 StoreDep = Annotated[Store, Depends(_store)]
@@ -227,7 +254,8 @@ def run(store: StoreDep, dag_id: str, run_id: str, format: Format = "json") -> R
 
 
 @router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/{map_index}", dependencies=_TASK)
-def transcript(store: StoreDep, dag_id: str, run_id: str, task_id: str, map_index: int) -> Response:
+def transcript(store: StoreDep, dag_id: str, run_id: str, task_id: str,
+               map_index: Annotated[int, Path(ge=-1, le=_MAP_INDEX_LIMIT)]) -> Response:  # fmt: skip
     """One task instance's transcript and artifacts."""
     return JSONResponse(task_transcript(store, dag_id, run_id, task_id, map_index))
 
@@ -237,9 +265,9 @@ def anomalies(
     store: StoreDep,
     filters: FiltersDep,
     status: Literal["open", "acknowledged"] | None = None,
-    kind: Annotated[str | None, Query(max_length=40)] = None,
-    run_id: Annotated[str | None, Query(max_length=250)] = None,
-    task_id: Annotated[str | None, Query(max_length=250)] = None,
+    kind: Annotated[str | None, Query(max_length=40, pattern=_NO_NUL)] = None,
+    run_id: Annotated[str | None, Query(max_length=250, pattern=_NO_NUL)] = None,
+    task_id: Annotated[str | None, Query(max_length=250, pattern=_NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     format: Format = "json",
 ) -> Response:
@@ -251,38 +279,40 @@ def anomalies(
 
 @router.post("/anomalies/{finding_id}/status", dependencies=_VIEW)
 def anomaly_status(
-    store: StoreDep, user: GetUserDep, finding_id: str,
+    store: StoreDep, user: GetUserDep, readable: Readable, finding_id: str,
     status: Annotated[Literal["open", "acknowledged"], Body(embed=True)] = "acknowledged",
 ) -> Response:  # fmt: skip
-    """Acknowledge (or reopen) a finding: needs edit access to its DAG (to every DAG for a provider's)."""
+    """Acknowledge (or reopen) a finding: needs edit access to its DAG (to every DAG for a provider's). A finding the
+    user may not see (another DAG's, or a provider's for a user limited to some DAGs) is a 404 like a missing one."""
     finding = findings.get(store, finding_id)
-    if finding is None:
+    if finding is None or not _visible(finding["dag_id"], readable):
         raise HTTPException(status_code=404, detail=f"finding_id: no finding {finding_id[:40]!r}")
     _may_edit(user, finding["dag_id"])
     findings.set_status(store, finding_id, status, user.get_name(), datetime.now(UTC))
-    return JSONResponse(findings.get(store, finding_id))
+    return JSONResponse(findings.get(store, finding_id) or finding)
 
 
 @router.get("/anomalies/mutes", dependencies=_VIEW)
-def anomaly_mutes(store: StoreDep) -> Response:
-    """The mutes in force."""
-    return JSONResponse(findings.mutes(store, datetime.now(UTC)))
+def anomaly_mutes(store: StoreDep, readable: Readable) -> Response:
+    """The mutes in force; a user limited to some DAGs sees the mutes of those DAGs (and their tasks) and the ones
+    not about a DAG, never another DAG's."""
+    shown = [m for m in findings.mutes(store, datetime.now(UTC)) if _visible(_mute_dag(m["mute_key"]), readable, True)]
+    return JSONResponse(shown)
 
 
 @router.post("/anomalies/mutes", dependencies=_VIEW)
 def mute_anomalies(
     store: StoreDep, user: GetUserDep,
     kind: Annotated[str, Body(max_length=40)],
-    scope: Annotated[str, Body(max_length=300, pattern=r"^(\*|dag:.+|task:.+|provider:.+)$")],
+    scope: Annotated[str, Body(max_length=300, pattern=r"^(\*|dag:[^\x00]+|task:[^\x00]+|provider:[^\x00]+)$")],
     days: Annotated[float | None, Body(gt=0, le=3650)] = 7,
 ) -> Response:  # fmt: skip
     """Silence a kind of finding (``*``: every kind) for a task, DAG or provider, or everywhere, for ``days``
     (``null``: until unmuted). A DAG's or task's needs edit access to that DAG, the others to every DAG."""
     if kind != "*" and kind not in findings.KINDS:
         raise HTTPException(status_code=400, detail=f"kind: one of *, {', '.join(findings.KINDS)}")
-    dag = scope.split(":", 1)[1].split(".", 1)[0] if scope.startswith(("dag:", "task:")) else None
-    _may_edit(user, dag)
     key = findings.mute_key(kind, scope)
+    _may_edit(user, _mute_dag(key))
     until = findings.mute(store, key, user.get_name(), datetime.now(UTC), days)
     return JSONResponse({"mute_key": key, "until": until.isoformat() if until else None})
 
@@ -290,11 +320,24 @@ def mute_anomalies(
 @router.delete("/anomalies/mutes/{mute_key:path}", dependencies=_VIEW)
 def unmute_anomalies(store: StoreDep, user: GetUserDep, mute_key: str) -> Response:
     """End a mute."""
-    scope = mute_key.split("|", 1)[-1]
-    _may_edit(user, scope.split(":", 1)[1].split(".", 1)[0] if scope.startswith(("dag:", "task:")) else None)
+    _may_edit(user, _mute_dag(mute_key))
     if not findings.unmute(store, mute_key):
         raise HTTPException(status_code=404, detail=f"mute_key: no mute {mute_key[:60]!r}")
     return Response(status_code=204)
+
+
+def _mute_dag(mute_key: str) -> str | None:
+    """The DAG a mute is about (``kind|dag:<id>`` or ``kind|task:<dag>.<task>``); ``None`` for the others."""
+    scope = mute_key.split("|", 1)[-1]
+    return scope.split(":", 1)[1].split(".", 1)[0] if scope.startswith(("dag:", "task:")) else None
+
+
+def _visible(dag_id: str | None, readable: frozenset[str] | None, undirected: bool = False) -> bool:
+    """Whether a user who may read ``readable`` (``None``: every DAG) sees a thing about ``dag_id``; a thing about
+    no DAG shows to them only when ``undirected``."""
+    if readable is None:
+        return True
+    return undirected if dag_id is None else dag_id in readable
 
 
 def _may_edit(user: Any, dag_id: str | None) -> None:
