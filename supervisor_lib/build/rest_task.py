@@ -25,7 +25,9 @@ Settings read when the DAG file is parsed: ``SUPERVISOR_TASK_PROVIDER`` (the def
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -40,6 +42,18 @@ REPORT_TYPES = ("pr_review", "issue_summary", "code_analysis", "security_audit")
 PROVIDERS = ("auto", "anthropic", "openai")
 #: the most of a patch the ``result`` XCom carries (the whole patch is in the artifacts)
 PATCH_LIMIT = 200_000
+
+
+def non_finite(params: Mapping[str, Any]) -> str | None:
+    """The first param that is NaN or infinite, said the way Airflow says a param is wrong; ``None`` when none is.
+
+    JSON's ``NaN`` passes every JSON Schema check (a comparison with NaN is false), and Airflow's REST API accepts
+    it in a conf: a ``budget_usd`` of NaN would compare as within every budget. So the ``request`` task refuses it
+    before anything runs."""
+    for name, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"param {name}: {value!r} is not a finite number; give a number within its documented range"
+    return None
 
 
 def request_params(default_provider: str = "auto", max_budget_usd: float = 5.0) -> dict[str, Param]:
@@ -119,6 +133,9 @@ def supervisor_task_dag(dag_id: str = DAG_ID, dag_file: str | None = None) -> DA
             from supervisor_lib.coding.settings import find_project_root
 
             params, ti = context["params"], context["ti"]
+            if problem := non_finite(params):
+                ti.xcom_push(key="refusal", value=problem)
+                raise AirflowFailException(problem)
             root = find_project_root(dag_file)
             policy = RepoPolicy.from_env(root)
             for line in describe(policy):

@@ -29,14 +29,15 @@ class SpecProblem:
     dag_id: str | None = None
 
     def render(self) -> str:
-        """Render as ``file:line: [path] message`` (the file relative to the CWD when under it)."""
+        """Render as ``file:line: [path] message`` (the file relative to the CWD when under it), on one line:
+        line breaks and control characters in the path and message are escaped."""
         where = display_path(self.file) if self.file else self.dag_id
         if where and self.line is not None:
             where = f"{where}:{self.line}"
         parts = [f"{where}:"] if where else []
         if self.path:
-            parts.append(f"[{self.path}]")
-        parts.append(self.message)
+            parts.append(f"[{one_line(self.path)}]")
+        parts.append(one_line(self.message))
         return " ".join(parts)
 
 
@@ -78,6 +79,21 @@ class SpecError(ValueError):
     def message(self) -> str:
         """The message of the first problem."""
         return self.problems[0].message
+
+
+#: control characters and line breaks, as escapes: a value quoted in a message (a cron expression, a time zone, a
+#: key) may hold them, and one problem must stay one line
+_ESCAPES = {
+    **{code: f"\\x{code:02x}" for code in [*range(32), 127] if code != ord("\t")},
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    **{code: f"\\u{code:04x}" for code in (0x85, 0x2028, 0x2029)},
+}
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks and control characters escaped (``\\n``, ``\\x00``), so it stays one line."""
+    return text.translate(_ESCAPES)
 
 
 def format_path(loc: Sequence[str | int]) -> str:

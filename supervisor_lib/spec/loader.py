@@ -32,6 +32,9 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 MAX_SPEC_BYTES = 1024 * 1024
 #: the most YAML nodes a spec may expand to through aliases (a 500-byte "billion laughs" expands to 10^9)
 MAX_EXPANDED_NODES = 100_000
+#: how deep values may nest (a JSON schema needs ~10 levels): hundreds of levels pass YAML but make Airflow's
+#: Param copy hit Python's recursion limit when the DAG is built
+MAX_DEPTH = 64
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -57,6 +60,16 @@ class _SpecLoader(_BaseLoader):  # type: ignore[valid-type,misc]
         except ValueError as err:
             raise yaml.constructor.ConstructorError(
                 None, None, f"invalid date '{node.value}': {err}", node.start_mark
+            ) from None
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # A scalar constructor's bare ValueError (an int past Python's 4300 digits, ``!!float x``) gets the line.
+        try:
+            return super().construct_object(node, deep)
+        except ValueError as err:
+            shown = node.value if isinstance(node.value, str) and len(node.value) <= 40 else "..."
+            raise yaml.constructor.ConstructorError(
+                None, None, f"invalid {node.tag.rsplit(':', 1)[-1]} '{shown}': {err}", node.start_mark
             ) from None
 
 
@@ -186,7 +199,8 @@ def _parse(data: bytes, file: str, sha256: str) -> WorkflowSpec | SpecError:
             return SpecError([SpecProblem(file=file, message=bomb)])
         raw = yaml.load(text, Loader=_SpecLoader)  # a safe loader (libyaml when available)
     except UnicodeDecodeError as err:
-        return SpecError([SpecProblem(file=file, message=f"the file is not UTF-8 text ({err.reason})")])
+        bad_line = data.count(b"\n", 0, err.start) + 1
+        return SpecError([SpecProblem(file, bad_line, message=f"the file is not UTF-8 text ({err.reason})")])
     except yaml.YAMLError as err:
         return SpecError([_yaml_problem(err, file, text)])
     except ValueError as err:  # a constructor's own error, without a line
@@ -197,6 +211,9 @@ def _parse(data: bytes, file: str, sha256: str) -> WorkflowSpec | SpecError:
         return SpecError(
             [SpecProblem(file=file, line=line, message=f"the file is {what} (expected dag_id, tasks, ...)")]
         )
+    if (deep := _too_deep(raw)) is not None:
+        message = f"nested more than {MAX_DEPTH} levels deep: flatten it"
+        return SpecError([SpecProblem(file, line_of(_compose(text), deep), format_path(deep[:2]), message)])
     stem = Path(file).stem
     named = "dag_id" in raw
     dag_id = raw.get("dag_id") if named else stem
@@ -205,6 +222,19 @@ def _parse(data: bytes, file: str, sha256: str) -> WorkflowSpec | SpecError:
     except ValidationError as err:
         dag_id = dag_id if isinstance(dag_id, str) else None
         return _located(err, text, file, dag_id, from_stem=not named)
+
+
+def _too_deep(raw: Any) -> Loc | None:
+    """The location of the first value nested deeper than :data:`MAX_DEPTH` (aliases are expanded: bombs are
+    refused before), or ``None``."""
+    pending: list[tuple[Any, Loc]] = [(raw, ())]
+    while pending:
+        value, loc = pending.pop()
+        if len(loc) > MAX_DEPTH:
+            return loc
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        pending.extend((child, (*loc, key)) for key, child in items if isinstance(child, dict | list))
+    return None
 
 
 def _alias_bomb(text: str) -> str | None:
@@ -252,15 +282,18 @@ def _yaml_problem(err: yaml.YAMLError, file: str, text: str) -> SpecProblem:
     if context and context_mark is not None and (mark is None or context_mark.line != mark.line):
         context = f"{context} started at line {context_mark.line + 1}"
     message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
-    return SpecProblem(file=file, line=mark.line + 1 if mark else None, message=message)
+    # libyaml marks the end of a file that lacks its final newline one line past the last
+    marked = min(mark.line + 1, text.count("\n") + 1) if mark else None
+    return SpecProblem(file=file, line=marked, message=message)
 
 
 def _located(err: ValidationError, text: str, file: str, dag_id: str | None, *, from_stem: bool) -> SpecError:
     """Every problem of ``err`` with its line, found by composing the YAML node tree (only on this error path)."""
     root = _compose(text)
     problems = []
+    keys: _KeyIndex = {}
     for finding in findings_from_error(err, WorkflowSpec):
-        message, line = finding.message, line_of(root, finding.loc)
+        message, line = finding.message, line_of(root, finding.loc, keys)
         if from_stem and finding.loc == ("dag_id",):
             message, line = f"{message} (taken from the file name: set dag_id to choose another)", None
         problems.append(SpecProblem(file, line, format_path(finding.loc), message, dag_id))
@@ -274,25 +307,33 @@ def _compose(text: str) -> yaml.Node | None:
         return None
 
 
-def line_of(node: yaml.Node | None, loc: Loc) -> int | None:
+#: per mapping node (by id), its keys' lines and values: built once per node, so locating N problems stays linear
+_KeyIndex = dict[int, dict[str, tuple[int, yaml.Node]]]
+
+
+def line_of(node: yaml.Node | None, loc: Loc, keys: _KeyIndex | None = None) -> int | None:
     """The 1-based line of the YAML node at ``loc`` (a key's own line for mappings); for a key that is missing,
-    the line where its mapping starts."""
+    the line where its mapping starts. Pass the same ``keys`` dict for every lookup in one tree."""
     if node is None:
         return None
     line = node.start_mark.line + 1
     for part in loc:
-        child = _child(node, part)
+        child = _child(node, part, {} if keys is None else keys)
         if child is None:
             break
         line, node = child
     return line
 
 
-def _child(node: yaml.Node, part: str | int) -> tuple[int, yaml.Node] | None:
+def _child(node: yaml.Node, part: str | int, keys: _KeyIndex) -> tuple[int, yaml.Node] | None:
     if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.value == part:
-                return key.start_mark.line + 1, value
+        index = keys.get(id(node))
+        if index is None:
+            index = keys[id(node)] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    index.setdefault(key.value, (key.start_mark.line + 1, value))
+        return index.get(part)
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
         item = node.value[part]
         return item.start_mark.line + 1, item
@@ -301,6 +342,6 @@ def _child(node: yaml.Node, part: str | int) -> tuple[int, yaml.Node] | None:
 
 def _clash(spec: WorkflowSpec, file: str, other: str) -> SpecError:
     root = _compose(Path(file).read_text(encoding="utf-8"))
-    line = line_of(root, ("dag_id",)) if isinstance(root, yaml.MappingNode) and _child(root, "dag_id") else None
+    line = line_of(root, ("dag_id",)) if isinstance(root, yaml.MappingNode) and _child(root, "dag_id", {}) else None
     message = f"dag_id '{spec.dag_id}' is already used by {display_path(os.path.abspath(other))}"
     return SpecError([SpecProblem(os.path.abspath(file), line, "dag_id", message, spec.dag_id)])

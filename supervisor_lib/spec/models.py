@@ -335,7 +335,7 @@ class WorkflowSpec(_Model):
             raise
         nodes = spec._nodes()
         validate.raise_findings([*graph.graph_findings(nodes), *graph.read_findings(nodes, spec._reads()),
-                                 *_model_findings(spec), *_route_findings(spec)])  # fmt: skip
+                                 *_param_findings(spec), *_model_findings(spec), *_route_findings(spec)])  # fmt: skip
         return spec
 
     def __eq__(self, other: object) -> bool:
@@ -436,6 +436,18 @@ def _merge(task: TaskSpec, defaults: TaskDefaults) -> TaskSpec:
     if task.type is TaskType.DOCUMENTATION and task.write is None:
         update["write"] = False
     return task.model_copy(update=update)
+
+
+def _param_findings(spec: WorkflowSpec) -> list[validate.Finding]:
+    """A scheduled run has no conf, so Airflow refuses a schedule while a param has no default (``DAG`` raises)."""
+    if spec.schedule is None:
+        return []
+    return [
+        validate.Finding(("params", name), "needs a default: the workflow has a schedule, and a scheduled run has no "
+                         "conf to fill it in (or set schedule: null)")
+        for name, schema in spec.params.items()
+        if "default" not in schema
+    ]  # fmt: skip
 
 
 def _model_findings(spec: WorkflowSpec) -> list[validate.Finding]:

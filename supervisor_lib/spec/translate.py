@@ -40,11 +40,26 @@ _BOUNDS = {
 _BOUND_KEYS = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt", "less_than_equal": "le"}
 
 
+#: the most problems listed for one spec: past that a file is no spec, and naming each costs time (a did-you-mean
+#: per unknown key: a second for 10,000) and a screen per problem
+MAX_FINDINGS = 1_000
+
+
 def findings_from_error(err: ValidationError, root: type[BaseModel]) -> list[Finding]:
-    """Every problem in ``err``, located relative to ``root`` (the model that was validated)."""
+    """Every problem in ``err`` (at most about :data:`MAX_FINDINGS`, then how many more), located relative to
+    ``root`` (the model that was validated)."""
     findings: list[Finding] = []
-    for error in err.errors():
+    errors = err.errors()
+    more = 0
+    for index, error in enumerate(errors):
+        if len(findings) >= MAX_FINDINGS:  # the rest is not translated: that is where the time goes
+            more = sum(len(e["ctx"]["findings"]) if e["type"] == "spec_findings" else 1 for e in errors[index:])
+            break
         findings.extend(_translate(error, root))
+    more += max(0, len(findings) - MAX_FINDINGS)
+    if more:
+        message = f"{more:,} more problems not listed (only the first {MAX_FINDINGS:,} are): fix those first"
+        findings = [*findings[:MAX_FINDINGS], Finding((), message)]
     return findings
 
 

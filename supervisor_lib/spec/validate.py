@@ -105,7 +105,7 @@ def check_timezone(value: str) -> str:
 
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long to be a file name
         fail(f"unknown timezone '{value}'{did_you_mean(value, sorted(available_timezones()))}")
     return value
 
@@ -120,7 +120,8 @@ def _jinja_env() -> jinja2.Environment:
     return jinja2.Environment()
 
 
-_TAG_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_OPENER_RE = re.compile(r"\{[{%#]")
+_CLOSERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
 
 
 def template_variables(text: str) -> frozenset[str]:
@@ -132,8 +133,8 @@ def template_variables(text: str) -> frozenset[str]:
     """
     if not any(marker in text for marker in _TEMPLATE_MARKERS):
         return frozenset()
-    tags = _TAG_RE.findall(text)
-    if not any(marker in _TAG_RE.sub("", text) for marker in _TEMPLATE_MARKERS):
+    tags = _tags(text)
+    if tags is not None:
         from jinja2 import TemplateSyntaxError
 
         try:
@@ -141,6 +142,25 @@ def template_variables(text: str) -> frozenset[str]:
         except TemplateSyntaxError:
             pass
     return _parsed_variables(text)
+
+
+def _tags(text: str) -> list[str] | None:
+    """The template's tags in order, or ``None`` when one does not close or a marker is left between them.
+
+    One pass over the text: a regex such as ``\\{\\{.*?\\}\\}`` rescans to the end from every unclosed ``{{``, which
+    makes a string of braces quadratic (seconds for 100 kB).
+    """
+    tags, between, position = [], [], 0
+    while (opener := _OPENER_RE.search(text, position)) is not None:
+        end = text.find(_CLOSERS[opener.group()], opener.end())
+        if end < 0:
+            return None
+        between.append(text[position : opener.start()])
+        tags.append(text[opener.start() : end + 2])
+        position = end + 2
+    between.append(text[position:])
+    rest = "".join(between)
+    return None if any(marker in rest for marker in _TEMPLATE_MARKERS) else tags
 
 
 @lru_cache(maxsize=4096)
@@ -160,6 +180,8 @@ def check_template(value: str) -> str:
         template_variables(value)
     except TemplateSyntaxError as err:
         fail(f"template does not compile: {err.message} (template line {err.lineno})")
+    except RecursionError:  # e.g. thousands of nested brackets: Jinja's parser recurses once per level
+        fail("template does not compile: it is nested too deeply")
     return value
 
 
@@ -221,9 +243,11 @@ def check_param(value: dict[str, Any]) -> dict[str, Any]:
     """A param: a JSON Schema whose ``default``, when given, satisfies the schema itself."""
     check_json_schema(value)
     if "default" in value:
-        from jsonschema import Draft202012Validator
+        from jsonschema import Draft202012Validator, FormatChecker
 
-        error = next(Draft202012Validator(value).iter_errors(value["default"]), None)
+        # with formats checked, as Airflow's Param does: else a scheduled DAG's constructor refuses the default
+        checker = Draft202012Validator(value, format_checker=FormatChecker())
+        error = next(checker.iter_errors(value["default"]), None)
         if error is not None:
             fail(f"default {describe(value['default'])} does not match its own schema: {error.message}")
     return value

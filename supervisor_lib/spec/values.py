@@ -13,7 +13,10 @@ from supervisor_lib.spec import validate
 Text = Annotated[str, StringConstraints(min_length=1)]
 Template = Annotated[str, AfterValidator(validate.check_template)]
 Expression = Annotated[str, AfterValidator(validate.check_expression)]
-Seconds = Annotated[float, Strict(), Gt(0)]
+#: the longest duration a spec may give (ten years): more is a mistake, and ``timedelta`` and Airflow overflow
+#: on values past ~10^13 s (and on ``.inf``)
+MAX_SECONDS = 10 * 365 * 24 * 3600
+Seconds = Annotated[float, Strict(), Gt(0), Le(MAX_SECONDS)]
 Usd = Annotated[float, Strict(), Ge(0)]
 Count = Annotated[int, Strict(), Ge(0), Le(100)]
 Flag = Annotated[bool, Strict()]

@@ -61,8 +61,8 @@ def test_llm_tasks_become_provider_operators_and_foreach_maps() -> None:
     dag = build_dag(SPECS / "release_notes.yaml")
     classify = dag.get_task("classify")
     assert isinstance(classify, AnthropicOperator)
-    assert classify.output_schema["required"] == ["sections", "breaking"]
-    assert classify.budget_usd == 0.25 and classify.max_tokens == 800 and classify.task_kind == "llm"
+    assert classify.call.output_schema["required"] == ["sections", "breaking"]
+    assert classify.call.budget_usd == 0.25 and classify.call.max_tokens == 800 and classify.call.task_type == "llm"
     translations = dag.get_task("translations")
     assert isinstance(translations, MappedOperator) and translations.operator_class is OpenAIOperator
     assert translations.partial_kwargs["prompt"].startswith(ITEM_PRELUDE)
@@ -178,3 +178,14 @@ def test_an_approval_asks_again_within_seconds_after_a_spurious_retry() -> None:
     dag = build_dag(SPECS / "release_notes.yaml")
     assert dag.get_task("publish").retry_delay.total_seconds() == 5
     assert dag.get_task("classify").retry_delay.total_seconds() == 300  # Airflow's default for everything else
+
+
+def test_the_rest_request_refuses_a_number_that_is_not_finite() -> None:
+    # JSON's NaN passes every JSON Schema check and Airflow's REST API takes it: the request task refuses it
+    from supervisor_lib.build.rest_task import non_finite
+
+    assert non_finite({"budget_usd": float("nan"), "repo": "x"}) == (
+        "param budget_usd: nan is not a finite number; give a number within its documented range"
+    )
+    assert non_finite({"budget_usd": float("-inf")}) is not None
+    assert non_finite({"budget_usd": 1.5, "max_tokens": 512, "approval": True}) is None
