@@ -7,6 +7,7 @@ status code and class *name*, so this module imports neither SDK.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from supervisor_lib.exceptions import ProviderConfigError, RetryableError, SupervisorError
@@ -59,10 +60,8 @@ def scrub_exception(exc: BaseException) -> None:
         exc.message = scrub(exc.message)  # type: ignore[attr-defined]
     body = getattr(exc, "body", None)
     if body is not None:
-        try:
+        with contextlib.suppress(TypeError, ValueError, AttributeError):  # not JSON: it is not printed
             exc.body = json.loads(scrub(json.dumps(body)))  # type: ignore[attr-defined]
-        except (TypeError, ValueError, AttributeError):
-            pass  # not JSON: it is not printed
 
 
 def _map(exc: BaseException, provider: str, model: str) -> SupervisorError:
