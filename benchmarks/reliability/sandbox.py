@@ -358,7 +358,7 @@ def secrets_proc(lab: Lab, backend: Isolation) -> Verdict:
     secret = f"leaked-{lab.token}-proc"
     holder = _start_holder(secret)
     try:
-        readable = secret.encode() in Path(f"/proc/{holder.pid}/environ").read_bytes()
+        readable = _environ_shows(holder.pid, secret)
         result = sandboxed(backend, "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c leaked-", lab.box)
     finally:
         holder.kill()
@@ -371,6 +371,17 @@ def secrets_proc(lab: Lab, backend: Isolation) -> Verdict:
         f"a process holding a key outside: its /proc environ read from the host, not from inside "
         f"({found.group(1) if found else '?'} matches)",
     )
+
+
+def _environ_shows(pid: int, secret: str, timeout_s: float = 5.0) -> bool:
+    """Whether the host reads ``secret`` in the process's environment (once it has exec'ed: right after the fork its
+    environment is still the parent's copy)."""
+    deadline = time.monotonic() + timeout_s
+    while secret.encode() not in Path(f"/proc/{pid}/environ").read_bytes():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def _start_holder(secret: str) -> subprocess.Popen[bytes]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -131,6 +132,9 @@ class CallRunner:
     attempts_lost: int = 0
     #: the number of the last attempt this runner made (``attempts_lost`` before the first)
     last_attempt: int = field(default=0, init=False)
+    #: tells one run of a deferred call from another (``<step>~<tag>`` in its attempts' call ids): two triggerers
+    #: running the same trigger at once (one taken for dead while it was busy) number their attempts alike
+    run_tag: str = field(default="", init=False)
 
     # -- the shared decisions ---------------------------------------------------------------------------------
     def plan(self, request: LLMRequest) -> Generator[Action, Any, dict[str, Any]]:
@@ -224,7 +228,7 @@ class CallRunner:
             "error_type": type(error).__name__ if error else None,
             "request_id": response.request_id if response else None,
             "tags": ",".join(s.tags) or None,
-            "step": s.step,
+            "step": self.step,
             "deferred": s.deferred,
             "outcome": "rejected" if rejected else None,  # else the recorder derives it from the status
             "error_message": scrub(str(error)) if error else reason,
@@ -232,12 +236,17 @@ class CallRunner:
             "transcript": transcript(request, response, error, rejected) if request is not None else None,
         }
 
+    @property
+    def step(self) -> str:
+        """The step part of this runner's call ids: the scope's step, tagged with the run of a deferred call."""
+        return f"{self.scope.step}~{self.run_tag}" if self.run_tag else self.scope.step
+
     def _intent(self, attempt: int, started: datetime, model: str) -> dict[str, Any]:
         """What the intent of an attempt needs (the fields of its row known before it is sent)."""
         s = self.scope
         return {"dag_id": s.dag_id, "run_id": s.run_id, "task_id": s.task_id, "map_index": s.map_index,
                 "try_number": s.try_number, "attempt": attempt, "provider": self.hook_class.provider, "model": model,
-                "task_type": s.task_type, "started_at": started, "tags": ",".join(s.tags) or None, "step": s.step,
+                "task_type": s.task_type, "started_at": started, "tags": ",".join(s.tags) or None, "step": self.step,
                 "deferred": s.deferred}  # fmt: skip
 
     # -- pre-flight: cache and budget -------------------------------------------------------------------------
@@ -310,6 +319,8 @@ class CallRunner:
         """Execute asynchronously (the trigger path); store access runs in a thread, never on the event loop."""
         if self.store and (self.scope.try_number > 1 or self.scope.deferred):
             self.attempts_lost = max(self.attempts_lost, await asyncio.to_thread(self.store.adopt_lost, self.scope))
+        if self.scope.deferred:
+            self.run_tag = uuid.uuid4().hex[:8]
         if (hit := await asyncio.to_thread(self.cached, request)) is not None:
             return hit
         if self.budget_usd is not None:

@@ -64,6 +64,10 @@ class Launcher:
     home: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     fake_server: Any = None
+    #: how each component was started (its airflow arguments and environment), to start it again
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+    #: when each component was started again (the last few), to give up on one that keeps dying
+    restarts: dict[str, list[float]] = field(default_factory=dict)
 
     base_path: str = ""
 
@@ -273,16 +277,41 @@ def prepare(launcher: Launcher, env: dict[str, str]) -> None:
 
 
 def start_components(launcher: Launcher, env: dict[str, str], topology: Topology | None = None) -> None:
-    logs, pids = launcher.home / "logs", launcher.home / "pids"
-    pids.mkdir(exist_ok=True)
+    (launcher.home / "pids").mkdir(exist_ok=True)
     components = (topology or Topology()).components()
     for name, arguments in components:
-        out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - the child process owns the file from here on
-        launcher.processes[name] = subprocess.Popen(
-            [_airflow(), *arguments], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        (pids / f"{name}.pid").write_text(str(launcher.processes[name].pid))
+        _spawn(launcher, name, arguments, env)
     log(f"started {', '.join(name for name, _ in components)}; component logs in {launcher.home / 'logs'}")
+
+
+def _spawn(launcher: Launcher, name: str, arguments: list[str], env: dict[str, str]) -> None:
+    """Start one component, its output appended to ``logs/<name>.log`` and its pid in ``pids/<name>.pid``."""
+    out = open(launcher.home / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - the child owns the file from here on
+    launcher.processes[name] = subprocess.Popen(
+        [_airflow(), *arguments], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    launcher.commands[name] = (arguments, env)
+    (launcher.home / "pids" / f"{name}.pid").write_text(str(launcher.processes[name].pid))
+
+
+#: a component that died is started again at most this many times within ``RESTART_WINDOW_S``; after that,
+#: ``make run`` stops (something is wrong that a restart does not fix: its log says what)
+MAX_RESTARTS = 3
+RESTART_WINDOW_S = 600.0
+
+
+def _restart(launcher: Launcher, name: str, code: int | None) -> bool:
+    """Start the component ``name`` again (it exited with ``code``), unless it died too often lately."""
+    now = time.monotonic()
+    recent = [at for at in launcher.restarts.get(name, []) if now - at < RESTART_WINDOW_S]
+    if name not in launcher.commands or len(recent) >= MAX_RESTARTS:
+        return False
+    launcher.restarts[name] = [*recent, now]
+    where = launcher.home / "logs" / f"{name}.log"
+    log(f"the Airflow {name} exited with code {code}; restarting it ({len(recent) + 1} of {MAX_RESTARTS} restarts "
+        f"allowed in {RESTART_WINDOW_S / 60:.0f} minutes; its log: {where})")  # fmt: skip
+    _spawn(launcher, name, *launcher.commands[name])
+    return True
 
 
 def _request(method: str, url: str, body: dict[str, Any] | None = None, token: str | None = None) -> Any:
@@ -308,6 +337,8 @@ def wait_until(what: str, check: Any, launcher: Launcher, timeout: float) -> Any
                 log(f"the Airflow {name} exited with code {proc.returncode}; {', '.join(others)} carry on "
                     f"(its log: {launcher.home / 'logs' / (name + '.log')})")  # fmt: skip
                 del launcher.processes[name]
+                continue
+            if _restart(launcher, name, proc.returncode):
                 continue
             tail = (launcher.home / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
             raise SystemExit(f"the Airflow {name} exited with code {proc.returncode} while waiting for {what}:\n{tail}")

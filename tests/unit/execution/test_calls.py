@@ -119,6 +119,23 @@ def test_every_attempt_of_a_failover_has_its_own_row(fake: FakeProviderServer, s
         assert mine == [(1, "anthropic", "error"), (2, "anthropic", "error"), (3, "openai", "success")]
 
 
+def test_two_triggerers_running_one_deferred_call_at_once_record_both_requests(
+    fake: FakeProviderServer, store: tuple[str, Path]
+) -> None:
+    # A triggerer taken for dead while busy: the other one runs the same trigger at the same time. Both number
+    # their attempts from 1; their call ids used to be the same, so two provider requests left one row.
+    fake.add_rule(Rule(match="Q: hello", text="hi", latency=0.5))
+    where = CallScope(dag_id="d", run_id="r1", task_id="t", deferred=True)
+
+    async def twice() -> list[dict[str, Any]]:
+        return list(await asyncio.gather(CallExecutor(settings(store), where).arun(),
+                                         CallExecutor(settings(store), where).arun()))  # fmt: skip
+
+    assert [r["text"] for r in asyncio.run(twice())] == ["hi", "hi"]
+    rows = Store.from_url(f"sqlite:///{store[1]}").attempts(dag_id="d")
+    assert fake.count(path="/v1/messages") == len(rows) == 2 and len({r["call_id"] for r in rows}) == 2
+
+
 def test_a_prompt_that_renders_empty_is_fatal_on_both_paths(fake: FakeProviderServer, store: tuple[str, Path]) -> None:
     empty = settings(store, prompt="  ")
     with pytest.raises(FatalError, match="prompt rendered empty"):

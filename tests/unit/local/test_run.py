@@ -45,3 +45,22 @@ def test_bad_launcher_arguments_are_refused(argv: list[str], capsys: pytest.Capt
     with pytest.raises(SystemExit):
         main(argv)
     assert "error:" in capsys.readouterr().err
+
+
+def test_a_component_that_dies_is_started_again_a_few_times_then_make_run_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from supervisor_lib.local import run
+
+    monkeypatch.setattr(run, "_airflow", lambda: "/bin/sh")  # a "scheduler" that dies at once, every time
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "pids").mkdir()
+    launcher = run.Launcher(root=tmp_path, port=0, home=tmp_path)
+    run._spawn(launcher, "scheduler", ["-c", "exit 3"], {"PATH": "/usr/bin:/bin"})
+    first = (tmp_path / "pids" / "scheduler.pid").read_text()
+    with pytest.raises(SystemExit, match="the Airflow scheduler exited with code 3"):
+        run.wait_until("Ctrl-C", lambda: False, launcher, timeout=60)
+    assert len(launcher.restarts["scheduler"]) == run.MAX_RESTARTS
+    assert (tmp_path / "pids" / "scheduler.pid").read_text() != first, "the pid file names the new process"
+    said = capsys.readouterr()
+    assert said.out.count("restarting it") + said.err.count("restarting it") == run.MAX_RESTARTS
