@@ -8,6 +8,10 @@ subprocess and reports each outcome:
   the process running a sync call (a worker) or a deferred call (a triggerer) is SIGKILLed while the provider holds
   the request. The call completes on the other one, there is one analytics row per request that reached the
   provider (the lost attempt recorded as ``AttemptLost``), and the budget is charged once, for the answer.
+* ``tests/integration/test_scheduler_restart.py``: the scheduler SIGKILLed with its LocalExecutor workers and task
+  processes while a call is in flight, and started again by ``make run``'s launcher. A sync call's task is taken
+  over and run again (one ``AttemptLost`` row, the budget charged once); a deferred call carries on in the
+  triggerer (one request, one row).
 * ``tests/unit/store/test_intents.py``: a process SIGKILLed mid-call, sync and deferred, leaves an intent that the
   next try (or the trigger's re-run, or the scan) records as exactly one lost attempt.
 * ``tests/unit/store/test_recorder.py``: rows spooled by a process that died are flushed by another; threads
@@ -27,6 +31,7 @@ from benchmarks.reliability import Section, timed
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = (
     "tests/integration/test_celery_faults.py",
+    "tests/integration/test_scheduler_restart.py",
     "tests/unit/store/test_intents.py",
     "tests/unit/store/test_recorder.py::test_rows_spooled_by_a_process_that_died_are_flushed_by_another",
     "tests/unit/store/test_recorder.py::test_threads_spooling_at_once_write_whole_lines",

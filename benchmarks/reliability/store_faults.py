@@ -1,7 +1,8 @@
 """The analytics store fails while calls run: every call still runs, every row waits in the spool and reaches the
 store once it is back, and the count reconciles exactly.
 
-Faults: a SQLite store that cannot be opened; a PostgreSQL store (through a TCP proxy) that refuses connections,
+Faults: a SQLite store that cannot be opened, and one whose disk is full (a 1 MiB tmpfs filled up, in a mount
+namespace of a child process, then freed); a PostgreSQL store (through a TCP proxy) that refuses connections,
 that hangs after connecting (the worst case: every store operation would wait), and that turns read-only; and a
 spool file whose last line was cut (a process killed while writing it). The calls are plain (no budget: a budget
 that cannot be checked fails the call on purpose, as docs/routing.md says). For each: the calls answered, the slowest
@@ -11,10 +12,12 @@ received).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -47,6 +50,11 @@ def run(quick: bool) -> Section:
     with timed(section), provider_world() as world, mock.patch("supervisor_lib.store.db.RETRY_AFTER_S", 1.0):
         world.fake.add_rule(Rule(text="an answer"))
         outcomes = [_sqlite_unreachable(world, calls), _cut_spool_line(world, calls)]
+        full = _disk_full(world, calls)
+        if isinstance(full, str):
+            section.summary += f"The full-disk case did not run: {full}.\n\n"
+        else:
+            outcomes.append(full)
         if _postgres_up():
             outcomes += [_postgres(world, calls, fault) for fault in ("refuse", "freeze", "read-only")]
         else:
@@ -78,7 +86,11 @@ def _check(section: Section, outcome: Outcome) -> None:
 
 
 def _calls(world: World, dag_id: str, n: int) -> tuple[int, float]:
-    """Send ``n`` plain calls; return how many were answered and the slowest call's seconds."""
+    return run_calls(world.store_conn, dag_id, n)
+
+
+def run_calls(store_conn: str, dag_id: str, n: int) -> tuple[int, float]:
+    """Send ``n`` plain calls recorded in ``store_conn``; return how many were answered and the slowest's seconds."""
     from supervisor_lib.execution.calls import CallExecutor
     from supervisor_lib.execution.runner import CallScope
     from supervisor_lib.execution.settings import CallSettings
@@ -88,7 +100,7 @@ def _calls(world: World, dag_id: str, n: int) -> tuple[int, float]:
     for index in range(n):
         settings = CallSettings(
             provider="anthropic", conn_id="anthropic_default", model="claude-haiku-4-5", prompt=f"call {index}",
-            max_tokens=32, policy=AttemptPolicy(max_attempts=1), analytics_conn_id=world.store_conn,
+            max_tokens=32, policy=AttemptPolicy(max_attempts=1), analytics_conn_id=store_conn,
         )  # fmt: skip
         start = time.perf_counter()
         try:
@@ -101,7 +113,12 @@ def _calls(world: World, dag_id: str, n: int) -> tuple[int, float]:
 
 
 def _spooled(world: World) -> int:
-    return sum(len(path.read_bytes().splitlines()) for path in (world.home / "spool").glob("*.jsonl"))
+    return spooled(world.home / "spool")
+
+
+def spooled(folder: Path) -> int:
+    """Rows waiting in the spool files of ``folder``."""
+    return sum(len(path.read_bytes().splitlines()) for path in folder.glob("*.jsonl"))
 
 
 def _flush(world: World, deadline_s: float = 30.0) -> None:
@@ -164,6 +181,33 @@ def _cut_spool_line(world: World, calls: int) -> Outcome:
 
     outcome = _outage(world, "spool file with a half-written line", "spool_cut", calls, cut)
     outcome.note = "the cut line is dropped and logged; every whole line is flushed"
+    return outcome
+
+
+def _disk_full(world: World, calls: int) -> Outcome | str:
+    """The store's file system full (a tmpfs of 1 MiB, filled, in a mount namespace of a child process), then
+    freed; or why it could not run."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    if shutil.which("unshare") is None:
+        return "no unshare(1) on this machine"
+    world.fake.reset()
+    world.fake.add_rule(Rule(text="an answer"))
+    with tempfile.TemporaryDirectory(prefix="supervisor-full-") as folder:
+        mount = 'mount -t tmpfs -o size=1m tmpfs "$0" && exec "$1" -m benchmarks.reliability._disk_full "$0" "$2"'
+        command = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", mount, folder, sys.executable,
+                   str(calls)]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[2])
+    if done.returncode != 0:
+        return f"its child failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:] or ''}"
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    outcome = Outcome(case="SQLite's disk full, then freed", calls=calls, answered=int(got["answered"]),
+                      slowest_s=float(got["slowest_s"]), spooled=int(got["spooled"]),
+                      rows=int(got["rows"]))  # fmt: skip
+    outcome.requests, outcome.note = world.requests(), "a 1 MiB tmpfs, filled; the spool is on another disk"
     return outcome
 
 
