@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PARTS = (
     "provider_faults",
     "load_faults",
+    "airflow_load",
     "store_faults",
     "process_faults",
     "spec_fuzz",

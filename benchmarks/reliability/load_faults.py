@@ -185,7 +185,7 @@ def _check(
     section.check(len(outcomes) == len(calls) and tally["stuck"] == 0, f"{tally['stuck']} calls never ended")
     section.check(not any(o.startswith("escaped") for o in tally), f"errors escaped error mapping: {dict(tally)}")
     section.check(len(rows) == requests, f"{requests} requests reached the provider but {len(rows)} rows were recorded")
-    worst = max(_worst_cases())
+    worst = max(worst_cases())
     section.check(charged <= limit + worst, f"budget overrun: {charged:.6f} USD charged, limit {limit:.6f} USD")
     section.check(abs(charged - spent) < 1e-9, f"budget charged {charged:.6f} USD for answers costing {spent:.6f} USD")
     refused = [p for p in calls if outcomes.get(p.index) == "refused by budget"]
@@ -195,7 +195,7 @@ def _check(
     _table(section, calls, outcomes, tally, requests, rows, charged, limit, wall)
 
 
-def _worst_cases() -> list[float]:
+def worst_cases() -> list[float]:
     """One call's worst-case cost per provider (what a reservation holds)."""
     from supervisor_lib.model_facts import load_prices
     from supervisor_lib.providers.types import Usage

@@ -204,8 +204,14 @@ class AirflowStack:
         raise TimeoutError(f"{dag_id}/{run_id}/{task_id} was not answered and done within {timeout_s:.0f}s")
 
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
-        """``{task_id or task_id[map_index]: task instance}`` of a run."""
-        tis = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=1000")["task_instances"]
+        """``{task_id or task_id[map_index]: task instance}`` of a run (every page: the API gives at most
+        ``[api] maximum_page_limit``, 100 by default, per request)."""
+        tis: list[dict[str, Any]] = []
+        while True:
+            page = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100&offset={len(tis)}")
+            tis += page["task_instances"]
+            if not page["task_instances"] or len(tis) >= page["total_entries"]:
+                break
         return {t["task_id"] if t["map_index"] < 0 else f"{t['task_id']}[{t['map_index']}]": t for t in tis}
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
