@@ -11,6 +11,7 @@ BENCHMARKS = {
     "dashboard": "every view endpoint on rollups vs scans, 10M calls (PostgreSQL) / 1M (SQLite), page load (~15 min)",
     "coding": "SWE-bench-style supervised coding tasks (offline scripted answers; --live with API keys)",
     "deferrable_scale": "100-1,000 concurrent deferred calls on LocalExecutor (1 or 2 triggerers) and Celery",
+    "coding_throughput": "supervised coding tasks per hour, LocalExecutor vs Celery with 2 workers (~8 min)",
     "reliability": "the reliability and security suite; writes docs/reliability.md (< 20 min)",
 }
 
