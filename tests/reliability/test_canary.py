@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.reliability import canary
 
-pytestmark = pytest.mark.security
+pytestmark = [pytest.mark.slow, pytest.mark.security]  # slow: a part of the reliability suite
 
 
 def test_the_echoed_key_appears_nowhere() -> None:

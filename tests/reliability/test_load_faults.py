@@ -3,7 +3,11 @@ nothing lost, nothing stuck, no overrun (benchmarks/reliability/load_faults.py).
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.reliability import load_faults
+
+pytestmark = pytest.mark.slow  # the reliability suite's parts (make unit skips them)
 
 
 def test_plans_mix_providers_paths_and_faults() -> None:

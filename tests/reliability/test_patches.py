@@ -4,8 +4,12 @@ refused with a reason naming its path, every legitimate control applies, and not
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.reliability import patches
 from benchmarks.reliability.patches import CASES, FAMILIES, RANDOM_VARIANTS
+
+pytestmark = pytest.mark.slow  # the reliability suite's parts (make unit skips them)
 
 
 def test_hostile_patches_are_refused_and_nothing_outside_the_worktree_changes() -> None:

@@ -28,6 +28,8 @@ from benchmarks.reliability.plugin_api import (
     run,
 )
 
+pytestmark = pytest.mark.slow  # the reliability suite's parts (make unit skips them)
+
 #: the refusals every API route gets (the others depend on the route: another DAG's id, a change)
 EVERY_ROUTE = (*DENIALS[:6], DENIALS[8], CONTROLS[0], UNKNOWN)
 

@@ -3,8 +3,12 @@ every call path, once and always; every cell must keep the guarantees (benchmark
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.reliability import provider_faults
 from benchmarks.reliability.provider_faults import PATHS, QUICK_FAULTS
+
+pytestmark = pytest.mark.slow  # the reliability suite's parts (make unit skips them)
 
 
 def test_every_fault_on_every_path_keeps_the_guarantees() -> None:

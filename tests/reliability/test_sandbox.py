@@ -13,7 +13,7 @@ import pytest
 from benchmarks.reliability import Section, sandbox
 from benchmarks.reliability.sandbox import CASES, NO_ISOLATION, QUICK
 
-pytestmark = pytest.mark.security
+pytestmark = [pytest.mark.slow, pytest.mark.security]  # slow: a part of the reliability suite
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,8 @@ import pytest
 from benchmarks.reliability import Section, spec_fuzz
 from benchmarks.reliability.spec_fuzz import KINDS, SIZES, Mutant, check_mutant
 
+pytestmark = pytest.mark.slow  # the reliability suite's parts (make unit skips them)
+
 MINIMAL = "tasks:\n  - id: summarize\n    type: llm\n    prompt: Summarize the README.\n"
 
 

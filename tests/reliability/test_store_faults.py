@@ -3,7 +3,11 @@ answered, every row is spooled and flushed, and the rows reconcile with the prov
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.reliability import store_faults
+
+pytestmark = pytest.mark.slow  # the reliability suite's parts (make unit skips them)
 
 
 def test_every_call_runs_and_every_row_arrives_whatever_the_store_does() -> None:
