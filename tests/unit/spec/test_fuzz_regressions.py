@@ -11,6 +11,10 @@ from supervisor_lib.build import build_dag
 from supervisor_lib.spec import SpecError, SpecProblem, load_spec
 from tests.unit.spec.conftest import WriteSpec
 
+#: far above what these take now (~0.3 s) and far below what they took before the fixes (7-22 s): a busy
+#: machine running the whole suite must not fail them (the 1 s guarantee is the fuzzer's, benchmarks/reliability)
+SLOW_S = 5.0
+
 TASK = "tasks:\n  - id: a\n    type: llm\n    prompt: hi\n"
 
 
@@ -54,7 +58,7 @@ def test_a_template_of_unclosed_braces_is_refused_within_a_second(write_spec: Wr
     path = write_spec(f"tasks:\n  - id: a\n    type: llm\n    prompt: '{unit * (100_000 // len(unit))}'\n")
     started = time.perf_counter()
     [problem] = _problems(path)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < SLOW_S
     assert (problem.line, problem.path) == (4, "tasks[0].prompt")
     assert problem.message.startswith("template does not compile")
 
@@ -67,13 +71,13 @@ def test_tags_between_text_are_still_read(write_spec: WriteSpec) -> None:
     assert "unknown template variable 'parms'" in problem.message
 
 
-def test_thousands_of_unknown_keys_are_located_within_a_second(write_spec: WriteSpec) -> None:
+def test_thousands_of_unknown_keys_are_located_fast(write_spec: WriteSpec) -> None:
     # each problem's line was found by a linear scan of the mapping (quadratic), and each unknown key got a
     # did-you-mean (a second per 10,000): 7 s for 5,000 keys; now the first 1,000 are listed, then how many more
     path = write_spec("".join(f"unknown_{i}: {i}\n" for i in range(10_000)) + TASK)
     started = time.perf_counter()
     problems = _problems(path)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < SLOW_S
     assert len(problems) == 1_001
     assert (problems[0].line, problems[0].path) == (1, "")
     assert problems[0].message == "9,000 more problems not listed (only the first 1,000 are): fix those first"
