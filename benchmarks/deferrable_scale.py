@@ -9,7 +9,8 @@ failed tasks, and when the requests reached the provider after the trigger (the 
 last), and how long the run took to end after the last answer. Goal: 1,000 concurrent 2-second calls in <= 60 s
 with 0 failures.
 
-Run: ``python -m benchmarks.deferrable_scale [--sizes 100,200,500,1000] [--configs local-1,local-2,celery-2]``.
+Run: ``python -m benchmarks.deferrable_scale [--sizes 100,200,500,1000] [--configs local-1,local-2,celery-2]``;
+``--split N`` spreads each size over N DAGs triggered at once, ``--mapped`` makes it one mapped task.
 Everything it creates (databases, Airflow homes, Redis database 13) is removed at the end.
 """
 
@@ -72,16 +73,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--configs", default="local-1,local-2,celery-2")
     parser.add_argument("--latency", type=float, default=2.0)
     parser.add_argument("--mapped", action="store_true", help="one mapped task of N items instead of N tasks")
+    parser.add_argument("--split", type=int, default=1, help="spread each size over this many DAGs, run at once")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     outcomes: list[Outcome] = []
     for config in args.configs.split(","):
-        outcomes += _measure(config, sizes, args.latency, MAPPED_TEMPLATE if args.mapped else DAG_TEMPLATE)
+        template = MAPPED_TEMPLATE if args.mapped else DAG_TEMPLATE
+        outcomes += _measure(config, sizes, args.latency, template, args.split)
         _print(outcomes, args.latency)
     _summary(outcomes)
 
 
-def _measure(config: str, sizes: list[int], latency: float, template: str) -> list[Outcome]:
+def _dag_ids(size: int, split: int) -> list[str]:
+    return [f"scale_{size}"] if split == 1 else [f"scale_{size}_p{part}" for part in range(split)]
+
+
+def _measure(config: str, sizes: list[int], latency: float, template: str, split: int = 1) -> list[Outcome]:
     label, launcher_args = CONFIGS[config]
     work = Path(tempfile.mkdtemp(prefix=f"supervisor-bench-scale-{config}-"))
     names = (
@@ -95,8 +102,9 @@ def _measure(config: str, sizes: list[int], latency: float, template: str) -> li
         dags = work / "dags"
         dags.mkdir()
         for size in sizes:
-            source = template.format(dag_id=f"scale_{size}", tasks=size)
-            (dags / f"scale_{size}.py").write_text(textwrap.dedent(source))
+            for dag_id in _dag_ids(size, split):
+                source = template.format(dag_id=dag_id, tasks=size // split)
+                (dags / f"{dag_id}.py").write_text(textwrap.dedent(source))
         if config.startswith("celery"):
             import redis
 
@@ -123,9 +131,10 @@ def _measure(config: str, sizes: list[int], latency: float, template: str) -> li
             with AirflowStack(dags, home=work / "home", env=env, project_dir=Path.cwd(),
                               launcher_args=launcher_args) as stack:  # fmt: skip
                 for size in sizes:
-                    stack.wait_for_dag(f"scale_{size}")
+                    for dag_id in _dag_ids(size, split):
+                        stack.wait_for_dag(dag_id)
                 for size in sizes:
-                    found.append(_one(stack, fake, config, size))
+                    found.append(_one(stack, fake, config, size, split))
                     print(f"  {label}: {size} calls in {found[-1].wall_s:.1f} s", flush=True)
     finally:
         for name in names:
@@ -138,18 +147,19 @@ def _measure(config: str, sizes: list[int], latency: float, template: str) -> li
     return found
 
 
-def _one(stack: AirflowStack, fake: FakeProviderServer, config: str, size: int) -> Outcome:
-    dag_id = f"scale_{size}"
+def _one(stack: AirflowStack, fake: FakeProviderServer, config: str, size: int, split: int = 1) -> Outcome:
+    dag_ids = _dag_ids(size, split)
     started_wall, started = time.time(), time.monotonic()
-    run_id = stack.trigger(dag_id)
-    state = stack.wait(dag_id, run_id, timeout_s=1800)
+    run_ids = {dag_id: stack.trigger(dag_id) for dag_id in dag_ids}
+    states = {dag_id: stack.wait(dag_id, run_id, timeout_s=1800) for dag_id, run_id in run_ids.items()}
     wall = time.monotonic() - started
     ended_wall = started_wall + wall
-    tis = stack.task_instances(dag_id, run_id)
-    failed = sum(1 for ti in tis.values() if ti["state"] != "success")
-    assert failed or state == "success", f"{dag_id}: the run ended {state} with every task successful"
+    tis = [ti for dag_id, run_id in run_ids.items() for ti in stack.task_instances(dag_id, run_id).values()]
+    failed = sum(1 for ti in tis if ti["state"] != "success") + size - len(tis)
+    assert failed or set(states.values()) == {"success"}, f"{states}: a run failed with every task successful"
     # the fake provider logs a request when it answers it, ``latency`` after it arrived
-    answered = sorted(c.timestamp for c in fake.calls if f"{dag_id} question " in str(c.body))
+    markers = [f"{dag_id} question " for dag_id in dag_ids]
+    answered = sorted(c.timestamp for c in fake.calls if any(m in str(c.body) for m in markers))
     offsets = [t - fake.latency - started_wall for t in answered] or [float("nan")]
     last_answer = max(answered, default=started_wall)
     return Outcome(config, size, wall, failed, (percentile(offsets, 0.5), percentile(offsets, 0.95), max(offsets)),
