@@ -284,7 +284,9 @@ def writes_outside(lab: Lab, backend: Isolation) -> Verdict:
         reached.append("the cache repository or the worktree's .git link")
     inside = (lab.ws.path / f"inside-{lab.token}").exists()
     lab.ws.reset()
-    private = [line.split(" ", 1)[1] for line in result.output.splitlines() if line.startswith("wrote /")]
+    home = str(Path.home())  # shown as ~: the figures go into docs/reliability.md, not this machine's paths
+    private = [line.split(" ", 1)[1].replace(home, "~", 1) for line in result.output.splitlines()
+               if line.startswith("wrote /")]  # fmt: skip
     seen = f"{len(reached)} of {len(targets) + 2} writes reached the host (.git link, cache hooks, git config included)"
     seen += f"; {len(private)} landed in the sandbox's private view, discarded: {', '.join(private)}" if private else ""
     seen += "; the workspace was writable" if inside else "; the workspace was NOT writable"
