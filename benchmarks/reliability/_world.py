@@ -100,3 +100,22 @@ def provider_world(*, timeout_s: float = 1.0, key: str = CANARY_KEY) -> Iterator
             world = World(fake=fake, store_conn="", store_path=home, home=home)
             world.new_store()
             yield world
+
+
+def dump_tables(store: Store) -> str:
+    """Every row of every table of ``store`` as text (where a secret could hide), SQLite or PostgreSQL."""
+    listing = (
+        "SELECT name FROM sqlite_master WHERE type = 'table'"
+        if store.dialect == "sqlite"
+        else "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    )
+
+    def work(cur: Any) -> str:
+        cur.execute(listing)
+        dumped = []
+        for (table,) in cur.fetchall():
+            cur.execute(f'SELECT * FROM "{table}"')
+            dumped.append(json.dumps(cur.fetchall(), default=str))
+        return "\n".join(dumped)
+
+    return store.run(work)

@@ -13,7 +13,6 @@ their rendered templates, every XCom value through the REST API, and every answe
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
@@ -28,7 +27,8 @@ from typing import Any
 from urllib.parse import quote
 
 from benchmarks.reliability import Section, timed
-from benchmarks.reliability._world import CANARY_KEY, World, provider_world
+from benchmarks.reliability._calls import PATHS, run_batch, send
+from benchmarks.reliability._world import CANARY_KEY, World, dump_tables, provider_world
 from supervisor_lib.testing import AUTH, OVERLOADED, RATE_LIMIT, SERVER_ERROR, Rule
 
 ECHO = "gateway says: bad key {api_key} (also " + quote(CANARY_KEY, safe="") + ")"
@@ -47,14 +47,16 @@ def run(quick: bool) -> Section:
     section = Section(key="canary", title="A canary key in everything Supervisor writes or shows")
     faults = FAULTS[:2] + FAULTS[3:] if quick else FAULTS
     with timed(section), provider_world() as world:
-        _PATHS["sync"](world, "warm-up")  # Airflow resets logging when it first loads its providers: capture after
+        send(
+            "sync", world.store_conn, "warm-up"
+        )  # Airflow resets logging when it first loads its providers: capture after
         with _captured_output() as output:
             exposed, requests = _exercise(world, faults)
             logged = output()
         surfaces = {
             "logs (stdout and stderr)": [logged],
             **exposed,
-            "analytics store rows": [_dump(world)],
+            "analytics store rows": [dump_tables(world.store())],
             "files (store, its WAL, spool)": [p.read_bytes().decode("latin-1") for p in _files(world.home)],
         }
     section.headers = ["surface", "text searched", "occurrences of the key"]
@@ -83,74 +85,24 @@ def _exercise(world: World, faults: tuple[str, ...]) -> tuple[dict[str, list[str
     return exposed, requests
 
 
-def _one(world: World, fault: str, path: str, call: Callable[[World, str], Any], exposed: dict[str, list[str]]) -> None:
+def _one(world: World, fault: str, path: str, call: Callable[[str, str], Any], exposed: dict[str, list[str]]) -> None:
     world.fake.reset()
     world.fake.add_rule(Rule(fault=fault, message=ECHO, times=2, provider="anthropic", retry_after=0.01))
     world.fake.add_rule(Rule(text="fine"))
     world.fake.batch_delay = 0.05
     try:
-        exposed["results (XCom)"].append(json.dumps(call(world, f"canary-{path}-{fault}"), default=str))
+        exposed["results (XCom)"].append(json.dumps(call(world.store_conn, f"canary-{path}-{fault}"), default=str))
     except Exception as error:
         exposed["exceptions"].append(str(error) + repr(error) + "".join(traceback.format_exception(error)))
 
 
-def _settings(world: World, **values: Any) -> Any:
-    from supervisor_lib.execution.settings import CallSettings
-    from supervisor_lib.providers.policy import AttemptPolicy
-
-    base: dict[str, Any] = {
-        "provider": "anthropic", "conn_id": "anthropic_default", "model": "claude-haiku-4-5", "prompt": "Q: canary",
-        "max_tokens": 64, "policy": AttemptPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.02),
-        "analytics_conn_id": world.store_conn,
-    }  # fmt: skip
-    return CallSettings(**{**base, **values})
+def _batch(store_conn: str, dag_id: str) -> Any:
+    return run_batch(["a", "b"])
 
 
-def _executor(world: World, dag_id: str, **values: Any) -> Any:
-    from supervisor_lib.execution.calls import CallExecutor
-    from supervisor_lib.execution.runner import CallScope
-
-    return CallExecutor(_settings(world, **values), CallScope(dag_id=dag_id, run_id="r", task_id="t"))
-
-
-def _routed(world: World, dag_id: str) -> Any:
-    from supervisor_lib.execution.settings import RouteOptions
-
-    return _executor(world, dag_id, route=RouteOptions(tier="economy"))
-
-
-def _coding(world: World, dag_id: str) -> Any:
-    from supervisor_lib.coding.chat import Chat
-
-    executor = _executor(world, dag_id, task_type="bug_fix")
-    return Chat(executor, executor.settings)("iteration-1", [{"role": "user", "content": "fix"}], system="s")
-
-
-def _batch(world: World, dag_id: str) -> Any:
-    import time
-
-    from supervisor_lib.providers.anthropic_batches import AnthropicBatches
-    from supervisor_lib.providers.batch_items import parse_item
-    from supervisor_lib.providers.batches import build_requests, poll_plan, wait_for_batch
-
-    adapter = AnthropicBatches(AnthropicBatches.hook_class().client, "claude-haiku-4-5")
-    requests = build_requests(model="claude-haiku-4-5", default_model=None, prompts=["a", "b"])
-    submitted = adapter.submit(requests)
-    plan = poll_plan(submitted.batch_id, poll_interval_s=0.05, deadline_at=time.time() + 10)
-    status = wait_for_batch(adapter, submitted.batch_id, plan)
-    raws = adapter.results(status, len(requests))
-    return [
-        parse_item(AnthropicBatches.hook_class, r, raw, i)
-        for i, (r, raw) in enumerate(zip(requests, raws, strict=True))
-    ]
-
-
-_PATHS: dict[str, Callable[[World, str], Any]] = {
-    "sync": lambda world, dag_id: _executor(world, dag_id).run(),
-    "deferred": lambda world, dag_id: asyncio.run(_executor(world, dag_id).arun()),
-    "coding": _coding,
-    "routed": lambda world, dag_id: _routed(world, dag_id).run(),
-    "routed deferred": lambda world, dag_id: asyncio.run(_routed(world, dag_id).arun()),
+#: every call path, the batch's too
+_PATHS: dict[str, Callable[[str, str], Any]] = {
+    **{path: (lambda store_conn, dag_id, path=path: send(path, store_conn, dag_id)) for path in PATHS},
     "batch": _batch,
 }
 
@@ -193,18 +145,3 @@ def _read(sink: Any) -> str:
 
 def _files(home: Any) -> list[Any]:
     return [path for path in home.rglob("*") if path.is_file()]
-
-
-def _dump(world: World) -> str:
-    store = world.store()
-
-    def work(cur: Any) -> str:
-        cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        tables = [row[0] for row in cur.fetchall()]
-        out = []
-        for table in tables:
-            cur.execute(f'SELECT * FROM "{table}"')
-            out.append(json.dumps(cur.fetchall(), default=str))
-        return "\n".join(out)
-
-    return str(store.run(work))

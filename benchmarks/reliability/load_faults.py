@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.reliability import Section, timed
+from benchmarks.reliability._calls import executor, outcome
 from benchmarks.reliability._world import World, provider_world
 from supervisor_lib.testing import (
     AUTH,
@@ -106,29 +107,9 @@ def _script(world: World, calls: list[Plan]) -> None:
 
 
 def _executor(world: World, plan: Plan, limit: float | None) -> Any:
-    from supervisor_lib.execution.calls import CallExecutor
-    from supervisor_lib.execution.runner import CallScope
-    from supervisor_lib.execution.settings import CallSettings
-    from supervisor_lib.providers.policy import AttemptPolicy
-
-    settings = CallSettings(
-        provider=plan.provider, conn_id=f"{plan.provider}_default", model=MODELS[plan.provider], prompt=plan.prompt,
-        max_tokens=64, policy=AttemptPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.05),
-        analytics_conn_id=world.store_conn, budget={"per_day_usd": limit} if limit is not None else None,
-    )  # fmt: skip
-    scope = CallScope(dag_id=DAG_ID, run_id="r", task_id=f"call_{plan.index}", deferred=plan.deferred)
-    return CallExecutor(settings, scope)
-
-
-def _outcome(error: BaseException | None) -> str:
-    from supervisor_lib.exceptions import BudgetExceededError, FatalError, RetryableError
-
-    if error is None:
-        return "answered"
-    for kind, name in ((BudgetExceededError, "refused by budget"), (FatalError, "fatal"), (RetryableError, "retry")):
-        if isinstance(error, kind):
-            return name
-    return f"escaped {type(error).__name__}"
+    budget = {"per_day_usd": limit} if limit is not None else None
+    return executor(world.store_conn, DAG_ID, task_id=f"call_{plan.index}", deferred=plan.deferred,
+                    provider=plan.provider, model=MODELS[plan.provider], prompt=plan.prompt, budget=budget)  # fmt: skip
 
 
 def _run_all(world: World, calls: list[Plan], limit: float) -> dict[int, str]:
@@ -138,9 +119,9 @@ def _run_all(world: World, calls: list[Plan], limit: float) -> dict[int, str]:
     def sync_call(plan: Plan) -> None:
         try:
             _executor(world, plan, limit).run()
-            outcomes[plan.index] = _outcome(None)
+            outcomes[plan.index] = outcome(None)
         except Exception as error:
-            outcomes[plan.index] = _outcome(error)
+            outcomes[plan.index] = outcome(error)
 
     async def deferred_calls() -> None:
         gate = asyncio.Semaphore(50)
@@ -149,11 +130,11 @@ def _run_all(world: World, calls: list[Plan], limit: float) -> dict[int, str]:
             async with gate:
                 try:
                     await asyncio.wait_for(_executor(world, plan, limit).arun(), DEADLINE_S)
-                    outcomes[plan.index] = _outcome(None)
+                    outcomes[plan.index] = outcome(None)
                 except TimeoutError:
                     outcomes[plan.index] = "stuck"
                 except Exception as error:
-                    outcomes[plan.index] = _outcome(error)
+                    outcomes[plan.index] = outcome(error)
 
         await asyncio.gather(*(one(plan) for plan in calls if plan.deferred))
 

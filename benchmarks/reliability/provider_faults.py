@@ -19,12 +19,12 @@ reached the provider, the analytics rows recorded, and the money charged to the 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.reliability import Section, timed
+from benchmarks.reliability._calls import MAX_ATTEMPTS, outcome, record_batch, run_batch, send
+from benchmarks.reliability._calls import PATHS as CALL_PATHS
 from benchmarks.reliability._world import World, provider_world
 from supervisor_lib.testing import (
     AUTH,
@@ -63,8 +63,7 @@ FAULTS: dict[str, tuple[dict[str, Any], bool]] = {
     "404": ({"fault": NOT_FOUND}, True),
 }
 QUICK_FAULTS = ("429 retry-after", "529 overloaded", "reset mid-body", "200 wrong shape", "401", "400")
-PATHS = ("sync", "deferred", "coding", "routed sync", "routed deferred", "batch")
-MAX_ATTEMPTS = 3
+PATHS = (*CALL_PATHS, "batch")
 ANSWER = "the answer"
 
 
@@ -119,59 +118,11 @@ def run_cell(world: World, path: str, fault: str, mode: str) -> Cell:
 
 
 def _invoke(path: str, world: World, dag_id: str) -> str:
-    from supervisor_lib.exceptions import FatalError, RetryableError
-
     try:
-        _CALLS[path](world, dag_id)
-    except RetryableError:
-        return "retry"
-    except FatalError:
-        return "fatal"
-    except Exception as error:  # anything else escaped error mapping: a finding
-        return f"escaped {type(error).__name__}"
+        send(path, world.store_conn, dag_id, budget={"per_day_usd": 5})
+    except Exception as error:
+        return outcome(error, answered="success")
     return "success"
-
-
-def _settings(world: World, **values: Any) -> Any:
-    from supervisor_lib.execution.settings import CallSettings
-    from supervisor_lib.providers.policy import AttemptPolicy
-
-    base: dict[str, Any] = {
-        "provider": "anthropic", "conn_id": "anthropic_default", "model": "claude-haiku-4-5", "prompt": "Q: faults",
-        "max_tokens": 64, "policy": AttemptPolicy(max_attempts=MAX_ATTEMPTS, base_delay_s=0.01, max_delay_s=0.02),
-        "analytics_conn_id": world.store_conn, "budget": {"per_day_usd": 5},
-    }  # fmt: skip
-    return CallSettings(**{**base, **values})
-
-
-def _executor(world: World, dag_id: str, **values: Any) -> Any:
-    from supervisor_lib.execution.calls import CallExecutor
-    from supervisor_lib.execution.runner import CallScope
-
-    return CallExecutor(_settings(world, **values), CallScope(dag_id=dag_id, run_id="r", task_id="t"))
-
-
-def _routed(world: World, dag_id: str) -> Any:
-    from supervisor_lib.execution.settings import RouteOptions
-
-    budget = {"per_day_usd": 5}
-    return _executor(world, dag_id, route=RouteOptions(tier="economy", budget=budget), budget=None)
-
-
-def _coding(world: World, dag_id: str) -> None:
-    from supervisor_lib.coding.chat import Chat
-
-    executor = _executor(world, dag_id, task_type="bug_fix")
-    Chat(executor, executor.settings)("iteration-1", [{"role": "user", "content": "Q: faults"}], system="fix it")
-
-
-_CALLS: dict[str, Callable[[World, str], Any]] = {
-    "sync": lambda world, dag_id: _executor(world, dag_id).run(),
-    "deferred": lambda world, dag_id: asyncio.run(_executor(world, dag_id).arun()),
-    "coding": _coding,
-    "routed sync": lambda world, dag_id: _routed(world, dag_id).run(),
-    "routed deferred": lambda world, dag_id: asyncio.run(_routed(world, dag_id).arun()),
-}
 
 
 def _measure(world: World, cell: Cell, dag_id: str) -> None:
@@ -214,12 +165,15 @@ def _batch_cell(world: World, cell: Cell, dag_id: str) -> Cell:
     if cell.mode == "once":
         cell.outcome = "n/a"
         return cell
-    items = _run_batch(world, cell.fault)
+    fields = {key: value for key, value in FAULTS[cell.fault][0].items() if key != "latency"}
+    world.fake.batch_delay = 0.05
+    world.fake.add_rule(Rule(match="poison", **fields))
+    items = run_batch(["a", "poison b", "c"])
     cell.outcome = "item errored" if [item.status for item in items] == ["succeeded", "errored", "succeeded"] else (
         "items " + ",".join(item.status for item in items)
     )  # fmt: skip
-    _record_batch(world, dag_id, items)
-    _record_batch(world, dag_id, items)
+    record_batch(world.store_conn, dag_id, items)
+    record_batch(world.store_conn, dag_id, items)  # a retry that re-attaches records them again
     cell.requests, cell.rows = len(items), len(world.store().attempts(dag_id=dag_id))
     cell.answer_cost = sum(item.cost_usd or 0 for item in items)
     problems = [] if cell.outcome == "item errored" else [f"ended {cell.outcome}, expected the faulty item errored"]
@@ -229,40 +183,6 @@ def _batch_cell(world: World, cell: Cell, dag_id: str) -> Cell:
         problems.append(f"the errored item cost {items[1].cost_usd} USD")
     cell.problems = tuple(problems)
     return cell
-
-
-def _run_batch(world: World, fault: str) -> list[Any]:
-    import time
-
-    from supervisor_lib.providers.anthropic_batches import AnthropicBatches
-    from supervisor_lib.providers.batch_items import parse_item
-    from supervisor_lib.providers.batches import build_requests, poll_plan, wait_for_batch
-
-    world.fake.batch_delay = 0.05
-    fields = {key: value for key, value in FAULTS[fault][0].items() if key != "latency"}
-    world.fake.add_rule(Rule(match="poison", **fields))
-    adapter = AnthropicBatches(AnthropicBatches.hook_class().client, "claude-haiku-4-5")
-    requests = build_requests(model="claude-haiku-4-5", default_model=None, prompts=["a", "poison b", "c"])
-    submitted = adapter.submit(requests)
-    status = wait_for_batch(
-        adapter, submitted.batch_id, poll_plan(submitted.batch_id, poll_interval_s=0.05, deadline_at=time.time() + 10)
-    )
-    raws = adapter.results(status, len(requests))
-    hook = AnthropicBatches.hook_class
-    return [parse_item(hook, req, raw, i) for i, (req, raw) in enumerate(zip(requests, raws, strict=True))]
-
-
-def _record_batch(world: World, dag_id: str, items: list[Any]) -> None:
-    from datetime import UTC, datetime
-
-    from supervisor_lib.execution.runner import CallScope
-    from supervisor_lib.providers.batch_items import item_row
-    from supervisor_lib.store.ledger import ledger_for
-
-    scope = CallScope(dag_id=dag_id, run_id="r", task_id="t", task_type="batch")
-    ledger = ledger_for(world.store_conn)
-    for item in items:
-        ledger.record_attempt(item_row(scope, "anthropic", item, started_at=datetime.now(UTC), duration_s=0.1))
 
 
 # -- the table ---------------------------------------------------------------------------------------------------

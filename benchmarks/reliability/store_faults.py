@@ -22,6 +22,7 @@ from typing import Any
 from unittest import mock
 
 from benchmarks.reliability import Section, timed
+from benchmarks.reliability._calls import executor
 from benchmarks.reliability._proxy import Proxy
 from benchmarks.reliability._world import World, provider_world
 from supervisor_lib.testing import Rule
@@ -85,35 +86,22 @@ def _check(section: Section, outcome: Outcome) -> None:
     section.check(outcome.spooled >= outcome.calls, f"{outcome.case}: only {outcome.spooled} rows were spooled")
 
 
-def _calls(world: World, dag_id: str, n: int) -> tuple[int, float]:
-    return run_calls(world.store_conn, dag_id, n)
-
-
 def run_calls(store_conn: str, dag_id: str, n: int) -> tuple[int, float]:
     """Send ``n`` plain calls recorded in ``store_conn``; return how many were answered and the slowest's seconds."""
-    from supervisor_lib.execution.calls import CallExecutor
-    from supervisor_lib.execution.runner import CallScope
-    from supervisor_lib.execution.settings import CallSettings
     from supervisor_lib.providers.policy import AttemptPolicy
 
     answered, slowest = 0, 0.0
     for index in range(n):
-        settings = CallSettings(
-            provider="anthropic", conn_id="anthropic_default", model="claude-haiku-4-5", prompt=f"call {index}",
-            max_tokens=32, policy=AttemptPolicy(max_attempts=1), analytics_conn_id=store_conn,
-        )  # fmt: skip
+        call = executor(store_conn, dag_id, task_id=f"t{index}", prompt=f"call {index}", max_tokens=32,
+                        policy=AttemptPolicy(max_attempts=1))  # fmt: skip
         start = time.perf_counter()
         try:
-            CallExecutor(settings, CallScope(dag_id=dag_id, run_id="r", task_id=f"t{index}")).run()
+            call.run()
             answered += 1
         except Exception:  # counted: a call that failed because of the store is what this part looks for
             pass
         slowest = max(slowest, time.perf_counter() - start)
     return answered, slowest
-
-
-def _spooled(world: World) -> int:
-    return spooled(world.home / "spool")
 
 
 def spooled(folder: Path) -> int:
@@ -132,7 +120,7 @@ def _flush(world: World, deadline_s: float = 30.0) -> None:
         except Exception:
             if time.monotonic() > until:
                 raise
-        if _spooled(world) == 0 or time.monotonic() > until:
+        if spooled(world.home / "spool") == 0 or time.monotonic() > until:
             return
         time.sleep(0.5)
 
@@ -143,8 +131,8 @@ def _outage(world: World, case: str, dag_id: str, calls: int, fault: Callable[[]
     world.fake.add_rule(Rule(text="an answer"))
     outcome = Outcome(case=case, calls=calls)
     with fault():
-        outcome.answered, outcome.slowest_s = _calls(world, dag_id, calls)
-        outcome.spooled = _spooled(world)
+        outcome.answered, outcome.slowest_s = run_calls(world.store_conn, dag_id, calls)
+        outcome.spooled = spooled(world.home / "spool")
     _flush(world)
     outcome.requests = world.requests()
     outcome.rows = len(world.store().attempts(dag_id=dag_id))
@@ -229,7 +217,7 @@ def _postgres(world: World, calls: int, fault: str) -> Outcome:
     try:
         with Proxy(("127.0.0.1", 5432)) as proxy:
             world.new_store(f"postgresql://postgres@127.0.0.1:{proxy.port}/{PG_DATABASE}")
-            _calls(world, f"pg_{fault}_warm", 1)  # the store is up, migrated and holds a connection
+            run_calls(world.store_conn, f"pg_{fault}_warm", 1)  # the store is up, migrated and holds a connection
             context = _read_only if fault == "read-only" else _proxy_mode(proxy, fault)
             case = {"refuse": "PostgreSQL refuses connections", "freeze": "PostgreSQL hangs after connecting",
                     "read-only": "PostgreSQL turns read-only"}[fault]  # fmt: skip

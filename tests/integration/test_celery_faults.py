@@ -13,23 +13,19 @@ lost one is recorded as a failed ``AttemptLost`` attempt, found through its inte
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import psutil
 import pytest
 
 from supervisor_lib.store import Store
 from supervisor_lib.store.intents import LOST_ERROR
-from supervisor_lib.testing import FakeProviderServer, Rule
+from supervisor_lib.testing import FakeProviderServer
 from supervisor_lib.testing.stack import AirflowStack
 from tests.conftest import DATABASES, ROOT
 from tests.integration.test_celery import _PROBLEM
 from tests.support.databases import fresh_database_url
+from tests.support.faults import charged, component, held_call_dags, holder, kill_tree, start_held_call
 from tests.support.stack import CELERY_ARGS, celery_broker, provider_stack
 
 REDIS_DB = 12
@@ -40,21 +36,7 @@ pytestmark = [
     pytest.mark.skipif(_PROBLEM is not None, reason=_PROBLEM or ""),
 ]
 
-DAGS = {
-    "kill_calls.py": """
-        from datetime import timedelta
-        from airflow.sdk import DAG
-        from supervisor_lib import AnthropicOperator
-
-        args = {"owner": "tests", "retries": 1, "retry_delay": timedelta(seconds=1), "pool": "default_pool"}
-        with DAG("kill_sync", schedule=None, tags=["faults"], default_args=args):
-            AnthropicOperator(task_id="call", model="claude-haiku-4-5", prompt="KILL-SYNC", deferrable=False,
-                              budget={"per_day_usd": 5})
-        with DAG("kill_deferred", schedule=None, tags=["faults"], default_args=args):
-            AnthropicOperator(task_id="call", model="claude-haiku-4-5", prompt="KILL-DEFERRED", deferrable=True,
-                              budget={"per_day_usd": 5})
-    """,
-}
+DAGS = held_call_dags("kill", "KILL")
 
 
 @pytest.fixture(scope="module")
@@ -84,57 +66,15 @@ def stack(fake: FakeProviderServer, kill_store: str, tmp_path_factory: pytest.Te
             yield running
 
 
-def _holder(port: int) -> psutil.Process:
-    """The process with an open connection to the fake provider (the one waiting for the held answer)."""
-    for conn in psutil.net_connections(kind="tcp"):
-        if conn.raddr and conn.raddr.port == port and conn.status == psutil.CONN_ESTABLISHED and conn.pid:
-            return psutil.Process(conn.pid)
-    raise AssertionError(f"no process is connected to the provider on port {port}")
-
-
-def _component(stack: AirflowStack, process: psutil.Process) -> tuple[str, int]:
-    """The launcher component (``celery-worker-2``, ``triggerer-1``...) whose process tree holds ``process``."""
-    pids = {int(path.read_text()): path.stem for path in (stack.home / "pids").glob("*.pid")}
-    for candidate in [process, *process.parents()]:
-        if candidate.pid in pids:
-            return pids[candidate.pid], candidate.pid
-    raise AssertionError(f"process {process.pid} belongs to no component of the stack")
-
-
-def _kill_tree(pid: int) -> None:
-    """SIGKILL a component and everything it started (as if its machine went away)."""
-    root = psutil.Process(pid)
-    for process in [*root.children(recursive=True), root]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, signal.SIGKILL)
-
-
-def _wait_for_intent(url: str, dag_id: str, timeout_s: float = 60) -> None:
-    store = Store.from_url(url)
-    deadline = time.monotonic() + timeout_s
-    while not store.run(lambda cur: cur.execute("SELECT COUNT(*) FROM call_intents WHERE dag_id = ?",
-                                                (dag_id,)).fetchone()[0]):  # fmt: skip
-        assert time.monotonic() < deadline, f"{dag_id}: the call's intent was never written"
-        time.sleep(0.2)
-
-
 @pytest.mark.parametrize(("dag_id", "kind"), [("kill_sync", "celery-worker"), ("kill_deferred", "triggerer")])
 def test_a_call_survives_the_death_of_the_process_running_it(
     stack: AirflowStack, fake: FakeProviderServer, kill_store: str, dag_id: str, kind: str
 ) -> None:
     marker = "KILL-SYNC" if dag_id == "kill_sync" else "KILL-DEFERRED"
-    fake.add_rule(Rule(match=marker, text="held until its process is gone", latency=120, times=1))
-    fake.add_rule(Rule(match=marker, text="the answer"))
-    requests = lambda: sum(marker in str(c.body) for c in fake.calls)  # noqa: E731
-    run_id = stack.trigger(dag_id)
-    deadline = time.monotonic() + 120
-    while requests() == 0:
-        assert time.monotonic() < deadline, "the call never reached the provider"
-        time.sleep(0.2)
-    _wait_for_intent(kill_store, dag_id)
-    name, pid = _component(stack, _holder(fake.port))
+    run_id, requests = start_held_call(stack, fake, kill_store, dag_id, marker, hold_s=120)
+    name, pid = component(stack, holder(fake.port))
     assert name.startswith(kind), f"the {dag_id} call runs in {name}"
-    _kill_tree(pid)
+    kill_tree(pid)
 
     assert stack.wait(dag_id, run_id, timeout_s=300) == "success", "".join(stack.output[-40:])
     result = stack.xcom(dag_id, run_id, "call")
@@ -147,9 +87,6 @@ def test_a_call_survives_the_death_of_the_process_running_it(
         assert (lost["try_number"], answered["try_number"]) == (1, 2)
     else:  # the other triggerer ran the trigger again: the same try, the next attempt
         assert (lost["try_number"], lost["attempt"], answered["try_number"], answered["attempt"]) == (1, 1, 1, 2)
-    spent = Store.from_url(kill_store).run(
-        lambda cur: cur.execute(
-            "SELECT COALESCE(SUM(spent_usd), 0) FROM budget_spend WHERE budget_key LIKE ?", (f"dag:{dag_id}:%",)
-        ).fetchone()[0]
+    assert charged(kill_store, dag_id) == pytest.approx(result["cost_usd"]), (
+        "the budget is charged once, for the answer"
     )
-    assert float(spent) == pytest.approx(result["cost_usd"]), "the budget is charged once, for the answer"

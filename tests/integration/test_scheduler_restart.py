@@ -19,30 +19,16 @@ import pytest
 
 from supervisor_lib.store import Store
 from supervisor_lib.store.intents import LOST_ERROR
-from supervisor_lib.testing import FakeProviderServer, Rule
+from supervisor_lib.testing import FakeProviderServer
 from supervisor_lib.testing.stack import AirflowStack
 from tests.conftest import DATABASES, ROOT
-from tests.integration.test_celery_faults import _kill_tree, _wait_for_intent
 from tests.support.databases import fresh_database_url
+from tests.support.faults import held_call_dags, kill_tree, start_held_call
 from tests.support.stack import provider_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-DAGS = {
-    "restart_calls.py": """
-        from datetime import timedelta
-        from airflow.sdk import DAG
-        from supervisor_lib import AnthropicOperator
-
-        args = {"owner": "tests", "retries": 1, "retry_delay": timedelta(seconds=1), "pool": "default_pool"}
-        with DAG("restart_sync", schedule=None, tags=["faults"], default_args=args):
-            AnthropicOperator(task_id="call", model="claude-haiku-4-5", prompt="RESTART-SYNC", deferrable=False,
-                              budget={"per_day_usd": 5})
-        with DAG("restart_deferred", schedule=None, tags=["faults"], default_args=args):
-            AnthropicOperator(task_id="call", model="claude-haiku-4-5", prompt="RESTART-DEFERRED", deferrable=True,
-                              budget={"per_day_usd": 5})
-    """,
-}
+DAGS = held_call_dags("restart", "RESTART")
 
 
 @pytest.fixture(scope="module")
@@ -87,17 +73,9 @@ def test_a_run_survives_a_scheduler_restart_mid_call(
     marker = "RESTART-SYNC" if dag_id == "restart_sync" else "RESTART-DEFERRED"
     sync = dag_id == "restart_sync"
     # the sync call is held until its process is gone; the deferred one long enough to outlive the restart
-    fake.add_rule(Rule(match=marker, text="the answer", latency=120 if sync else 20, times=1))
-    fake.add_rule(Rule(match=marker, text="the answer"))
-    requests = lambda: sum(marker in str(c.body) for c in fake.calls)  # noqa: E731
-    run_id = stack.trigger(dag_id)
-    deadline = time.monotonic() + 120
-    while requests() == 0:
-        assert time.monotonic() < deadline, "the call never reached the provider"
-        time.sleep(0.2)
-    _wait_for_intent(restart_store, dag_id)
+    run_id, requests = start_held_call(stack, fake, restart_store, dag_id, marker, hold_s=120 if sync else 20)
     before = _scheduler_pid(stack)
-    _kill_tree(before)
+    kill_tree(before)
     _restarted(stack, before)
 
     assert stack.wait(dag_id, run_id, timeout_s=300) == "success", "".join(stack.output[-40:])

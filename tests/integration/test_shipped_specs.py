@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.reliability._world import dump_tables
 from supervisor_lib.store import Store
 from supervisor_lib.testing import FakeProviderServer
 from supervisor_lib.testing.stack import AirflowStack
@@ -148,28 +149,7 @@ def test_the_api_key_appears_nowhere_supervisor_writes_or_shows(stack: AirflowSt
     views = ("overview", "series?metric=calls&group_by=dag", "top?by=dag", "errors", "providers", "budgets")
     for route in (*views, "decisions", "facets", "anomalies", "forecast", *(f"dags/{d}" for d in SHIPPED)):
         exposed.append(json.dumps(stack.request("GET", f"/supervisor/api/{route}")))
-    exposed.append(_store_dump(analytics_url))
+    exposed.append(dump_tables(Store.from_url(analytics_url)))
     text = "\n".join(exposed)
     assert "rendered_fields" in text and '"transcript' in text and len(text) > 100_000
     assert CANARY_KEY not in text
-
-
-def _store_dump(url: str) -> str:
-    """Every row of every table of the analytics store, as text."""
-    store = Store.from_url(url)
-    listing = (
-        "SELECT name FROM sqlite_master WHERE type = 'table'"
-        if url.startswith("sqlite")
-        else "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-    )
-
-    def work(cur: Any) -> str:
-        cur.execute(listing)
-        tables = [row[0] for row in cur.fetchall()]
-        dumped = []
-        for table in tables:
-            cur.execute(f'SELECT * FROM "{table}"')
-            dumped.append(json.dumps(cur.fetchall(), default=str))
-        return "\n".join(dumped)
-
-    return str(store.run(work))
