@@ -45,8 +45,8 @@ what the suite did to break it, and what happened. `make test` runs the same par
 #: what the suite found and did not fix, each with its cause (kept here, by hand, next to the generated figures)
 KNOWN_LIMITS = (
     "JSON's `NaN` in a REST conf passes every JSON Schema check and Airflow's trigger route creates the run "
-    "(upstream: JSON Schema comparisons with NaN are false); `supervisor_task`'s first task refuses it before "
-    "anything runs.",
+    "(upstream: JSON Schema comparisons with NaN are false); Airflow stores it as null, so on a real Airflow the "
+    "first task fails at its start with Airflow's param error and nothing runs.",
     "Airflow's params accept conf keys they do not declare, so an unknown key (of any size) is never refused "
     "(upstream: Airflow's `ParamsDict`).",
     "A param whose JSON Schema `pattern` backtracks catastrophically hangs validation, in `supervisor validate` "

@@ -49,7 +49,8 @@ def non_finite(params: Mapping[str, Any]) -> str | None:
 
     JSON's ``NaN`` passes every JSON Schema check (a comparison with NaN is false), and Airflow's REST API accepts
     it in a conf: a ``budget_usd`` of NaN would compare as within every budget. So the ``request`` task refuses it
-    before anything runs."""
+    before anything runs. (A real Airflow stores the NaN as null, and its own param check then fails the task
+    first; this catches a conf that reaches the task unchanged, as in ``dag.test()``.)"""
     for name, value in params.items():
         if isinstance(value, float) and not math.isfinite(value):
             return f"param {name}: {value!r} is not a finite number; give a number within its documented range"
