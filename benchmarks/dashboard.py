@@ -63,7 +63,7 @@ from supervisor_lib.analytics import operations, queries
 from supervisor_lib.analytics.filters import Filters
 from supervisor_lib.store import Store
 from supervisor_lib.store.cursor import StoreCursor
-from supervisor_lib.store.rollups import GRAINS, _bucket_expr, backfill_sql, summary_backfill_sql
+from supervisor_lib.store.rollups import DROPPED, GRAINS, _bucket_expr, backfill_sql, derived_backfill_sql
 from supervisor_lib.store.schema import CALL_ATTEMPT_COLUMNS, MIGRATION_TIMEOUT_MS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -550,8 +550,8 @@ def _month_start(at: datetime, months: int) -> datetime:
 def _build_rollups(execute: Callable[..., None], dialect: str) -> dict[str, float]:
     """The rollups of every seeded row: the statements a store upgrade runs (with the server's default settings)."""
     took = {}
-    statements = (*backfill_sql(dialect), summary_backfill_sql())
-    names = ("hourly rollups", "daily rollups", "run rollups", "day summaries")
+    statements = (*backfill_sql(dialect), *(derived_backfill_sql(grain) for grain in DROPPED))
+    names = ("hourly rollups", "daily rollups", "run rollups", *(f"{grain} rollups" for grain in DROPPED))
     for sql, name in zip(statements, names, strict=True):
         started = time.perf_counter()
         execute(sql)
@@ -975,9 +975,9 @@ def print_store(result: Result, repeats: int) -> dict[str, tuple[float, str]]:
     """The store's table; returns each endpoint's worst p95 and where it was."""
     goal = GOAL_MS[result.dialect]
     s = result.sizes
+    narrower = " + ".join(f"{s[f'call_rollups {grain} rows']:,} {grain}" for grain in DROPPED)
     print(f"\n== {result.dialect}: {result.rows:,} calls over 90 days; {s['call_rollups hour rows']:,} hourly + "
-          f"{s['call_rollups day rows']:,} daily + {s['call_rollups day_summary rows']:,} day summary rollup rows, "
-          f"{s['run_rollups rows']:,} runs, "
+          f"{s['call_rollups day rows']:,} daily + {narrower} rollup rows, {s['run_rollups rows']:,} runs, "
           f"{s['routing_decisions rows']:,} routing decisions, {s['call_transcripts rows']:,} transcripts")  # fmt: skip
     sizes = ", ".join(f"{k.removesuffix(' bytes')} {v / 2**20:,.0f} MiB" for k, v in s.items() if k.endswith("bytes"))
     print(f"   size: {sizes}")

@@ -4,9 +4,12 @@ parameter, never a database error."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from supervisor_lib.store.rollups import grain_for
 
 #: the widest range a view may ask for
 MAX_RANGE = timedelta(days=400)
@@ -77,20 +80,20 @@ class Filters:
         return 3600 if self.grain == "hour" else 86400
 
     def where(
-        self, *, time_column: str = "bucket", grain: bool | str = True, table: str = "", by_task: bool = False
+        self, *, time_column: str = "bucket", grain: bool | str = True, table: str = "", needs: Iterable[str] = ()
     ) -> tuple[str, list[Any]]:
         """``WHERE`` text (``?`` placeholders) and its parameters for a rollup query.
 
-        :param grain: ``True``: the rollups of the range's own :attr:`grain` (for a per-day range, the
-            ``day_summary`` rows unless ``by_task``); a grain's name: those, whatever the range; ``False``: no grain
-            (a table that has none).
-        :param by_task: the query reads ``task_id``, ``task_type`` or ``error_type``, which ``day_summary`` rows do
-            not keep.
+        :param grain: ``True``: the rollups of the range's own :attr:`grain`; ``"day"``: day rollups, whatever the
+            range; for either, a day range reads the smallest day grain that keeps every key in ``needs`` and every
+            key these filters narrow by (:func:`~supervisor_lib.store.rollups.grain_for`). Another grain's name:
+            those rows; ``False``: no grain (a table that has none).
+        :param needs: the rollup keys the query groups by or reads (``dag_id``, ``task_id``, ``outcome``, ...).
         """
         prefix = f"{table}." if table else ""
         chosen = (self.grain if grain is True else grain) or None
-        if grain is True and chosen == "day" and not by_task:
-            chosen = "day_summary"
+        if chosen == "day":
+            chosen = grain_for({*needs, *self.narrowing})
         start = _floor(self.start, chosen) if chosen else self.start
         clauses = [f"{prefix}{time_column} >= ?", f"{prefix}{time_column} < ?"]
         params: list[Any] = [start, self.end]
@@ -112,6 +115,13 @@ class Filters:
             clauses.append(f"(',' || {prefix}tags || ',') LIKE ? ESCAPE '\\'")
             params.append(f"%,{_escape_like(self.tag)},%")
         return " AND ".join(clauses), params
+
+    @property
+    def narrowing(self) -> set[str]:
+        """The rollup keys these filters narrow by (``dag_id`` also for a user who may read only some DAGs)."""
+        keys = {"dag_id"} if self.dag_ids is not None or self.dag_id is not None else set()
+        named = (("provider", self.provider), ("model", self.model), ("team", self.team), ("tags", self.tag))
+        return keys | {key for key, value in named if value is not None}
 
 
 def group_column(group_by: str) -> str:

@@ -23,6 +23,8 @@ from supervisor_lib.store.rollups import LATENCY_COLUMNS, percentile
 METRICS = ("cost", "calls", "tokens", "p50", "p95", "error_rate")
 #: groups drawn as their own series; the rest are added up as "other"
 MAX_SERIES = 8
+#: the key of the groups beyond :data:`MAX_SERIES` (NULL in SQL, so no real group's name can clash with it)
+_OTHER = object()
 _TOKENS = "input_tokens + output_tokens + cache_read_tokens + cache_write_tokens"
 _HIST = ", ".join(f"SUM({column})" for column in LATENCY_COLUMNS)
 
@@ -37,7 +39,7 @@ def _rows(store: Store, sql: str, params: Iterable[Any]) -> list[tuple[Any, ...]
 def overview(store: Store, filters: Filters) -> dict[str, Any]:
     """The KPI tiles: spend (and how much of it is estimated or unpriced), calls, success rate, latency
     percentiles, tokens by kind, savings, retries, failovers, answers re-used from the response cache."""
-    where, params = filters.where()
+    where, params = filters.where(needs={"outcome"})
     sql = (f"SELECT outcome, SUM(calls), SUM(cost_usd), SUM(estimated_usd), SUM(unpriced_calls), SUM(retries),"
            f" SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(saved_usd),"
            f" {_HIST} FROM call_rollups WHERE {where} GROUP BY outcome")  # fmt: skip
@@ -95,18 +97,30 @@ def series(store: Store, filters: Filters, metric: str, group_by: str) -> dict[s
     if metric not in METRICS:
         raise FilterError("metric", f"one of {', '.join(METRICS)}")
     column = group_column(group_by)
-    where, params = filters.where(by_task=column in ("task_id", "task_type"))
+    where, params = filters.where(needs={column})
     latency = metric in ("p50", "p95")  # only percentiles need the histogram
-    sql = (f"SELECT bucket, {column}, SUM(calls), SUM(cost_usd), SUM({_TOKENS}),"
-           f" SUM(CASE WHEN outcome IN ('failed', 'rejected') THEN calls ELSE 0 END){', ' + _HIST if latency else ''}"
-           f" FROM call_rollups WHERE {where} GROUP BY bucket, {column}")  # fmt: skip
-    rows = _rows(store, sql, params)
+    # The largest groups first, then their values per time with the rest added up in SQL as one group (NULL): a
+    # 90-day range by DAG is then a few hundred rows, not one per DAG and day. Not for tags: a row counts for each of
+    # its tags, so they are ranked after the split.
+    ranked: list[str] | None = None
+    group, group_params = column, []
+    if column != "tags":
+        size = {"cost": "SUM(cost_usd)", "tokens": f"SUM({_TOKENS})"}.get(metric, "SUM(calls)")
+        sql = (f"SELECT {column}, {size} FROM call_rollups WHERE {where} GROUP BY {column}"
+               f" ORDER BY 2 DESC, 1 LIMIT {MAX_SERIES + 1}")  # fmt: skip
+        ranked = [name for name, _ in _rows(store, sql, params)]
+        if len(ranked) > MAX_SERIES:
+            ranked = ranked[:MAX_SERIES]
+            group, group_params = f"CASE WHEN {column} IN ({', '.join('?' for _ in ranked)}) THEN {column} END", ranked
+    sql = (f"SELECT bucket, {group}, SUM(calls), SUM(cost_usd), SUM({_TOKENS}),"
+           f" SUM(errors){', ' + _HIST if latency else ''} FROM call_rollups WHERE {where} GROUP BY 1, 2")  # fmt: skip
+    rows = _rows(store, sql, [*group_params, *params])
     times = _buckets(filters)
     # cells[group, time] = (calls, cost, tokens, errors, *histogram), added up with numpy (a 90-day range by DAG is
     # tens of thousands of rows: a Python loop per value was most of the answer's time)
     slot = {at: index for index, at in enumerate(times)}
     slots: dict[Any, int | None] = {}
-    groups: dict[str, int] = {}
+    groups: dict[object, int] = {}  # a group's name, or _OTHER
     picked: list[tuple[int, int, int]] = []  # (row, group, time)
     for index, (bucket, group, *_) in enumerate(rows):
         if bucket not in slots:
@@ -116,19 +130,26 @@ def series(store: Store, filters: Filters, metric: str, group_by: str) -> dict[s
         if at_slot is None:
             continue
         for name in group.split(",") if column == "tags" else [group]:
-            picked.append((index, groups.setdefault(name or "(none)", len(groups)), at_slot))
+            picked.append(
+                (index, groups.setdefault(_OTHER if name is None else name or "(none)", len(groups)), at_slot)
+            )
     width = 4 + (len(LATENCY_COLUMNS) if latency else 0)
     cells = np.zeros((len(groups), len(times), width))
     if picked:
         which, group_at, time_at = np.asarray(picked).T
         values = np.asarray([row[2:] for row in rows], dtype=float)
         np.add.at(cells, (group_at, time_at), values[which])
-    names = list(groups)
-    ranking = cells[:, :, 1 if metric == "cost" else 2 if metric == "tokens" else 0].sum(axis=1)
-    order = sorted(range(len(names)), key=lambda g: -ranking[g])
-    shown = [(names[g], cells[g]) for g in order[:MAX_SERIES]]
-    if len(order) > MAX_SERIES:
-        shown.append(("other", cells[order[MAX_SERIES:]].sum(axis=0)))
+    if ranked is not None:  # ranked by SQL; the rest, if any, came as one group
+        shown = [(name or "(none)", cells[groups[name or "(none)"]]) for name in ranked if (name or "(none)") in groups]
+        if _OTHER in groups:
+            shown.append(("other", cells[groups[_OTHER]]))
+    else:
+        names = [str(name) for name in groups]
+        ranking = cells[:, :, 1 if metric == "cost" else 2 if metric == "tokens" else 0].sum(axis=1)
+        order = sorted(range(len(names)), key=lambda g: -ranking[g])
+        shown = [(names[g], cells[g]) for g in order[:MAX_SERIES]]
+        if len(order) > MAX_SERIES:
+            shown.append(("other", cells[order[MAX_SERIES:]].sum(axis=0)))
     return {
         "range": _range(filters),
         "metric": metric,
@@ -172,10 +193,9 @@ def top(store: Store, filters: Filters, by: str, limit: int = 10) -> list[dict[s
     columns = {"dag": ("dag_id",), "task": ("dag_id", "task_id"), "model": ("provider", "model")}.get(by)
     if columns is None:
         raise FilterError("by", "one of dag, task, run, model")
-    where, params = filters.where(by_task=by == "task")
+    where, params = filters.where(needs=set(columns))
     keys = ", ".join(columns)
-    sql = (f"SELECT {keys}, SUM(cost_usd), SUM(calls), SUM({_TOKENS}),"
-           f" SUM(CASE WHEN outcome IN ('failed', 'rejected') THEN calls ELSE 0 END)"
+    sql = (f"SELECT {keys}, SUM(cost_usd), SUM(calls), SUM({_TOKENS}), SUM(errors)"
            f" FROM call_rollups WHERE {where} GROUP BY {keys} ORDER BY SUM(cost_usd) DESC, SUM(calls) DESC"
            f" LIMIT {int(limit)}")  # fmt: skip
     return [
@@ -203,7 +223,7 @@ def top_runs(store: Store, filters: Filters, limit: int) -> list[dict[str, Any]]
 
 def errors(store: Store, filters: Filters) -> list[dict[str, Any]]:
     """Failed and rejected calls by provider, model, outcome and error type."""
-    where, params = filters.where(by_task=True)
+    where, params = filters.where(needs={"provider", "model", "outcome", "error_type"})
     sql = (f"SELECT provider, model, outcome, error_type, SUM(calls) FROM call_rollups WHERE {where}"
            " AND outcome IN ('failed', 'rejected') GROUP BY provider, model, outcome, error_type"
            " ORDER BY SUM(calls) DESC")  # fmt: skip
@@ -315,9 +335,9 @@ def tile(store: Store, dag_ids: frozenset[str] | None, now: datetime | None = No
     days = {}
     for name, start in (("yesterday", today - timedelta(days=1)), ("today", today)):
         filters = Filters(start, start + timedelta(days=1), dag_ids)
-        where, params = filters.where(grain="day_summary")
-        sql = (f"SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(calls), 0), COALESCE(SUM(CASE WHEN outcome IN"
-               f" ('failed', 'rejected') THEN calls ELSE 0 END), 0) FROM call_rollups WHERE {where}")  # fmt: skip
+        where, params = filters.where(grain="day")
+        sql = (f"SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(calls), 0), COALESCE(SUM(errors), 0)"
+               f" FROM call_rollups WHERE {where}")  # fmt: skip
         days[name] = _rows(store, sql, params)[0]
     return {"spend_today_usd": round(float(days["today"][0]), 6),
             "spend_yesterday_usd": round(float(days["yesterday"][0]), 6),
@@ -328,13 +348,16 @@ def facets(store: Store, filters: Filters) -> dict[str, list[str]]:
     """The providers, models, DAGs, teams and tags with calls in the range (what the filter menus offer); the
     narrowing filters are ignored, so a menu still offers the values it could switch to."""
     wide = Filters(filters.start, filters.end, filters.dag_ids)
-    where, params = wide.where()
-    sql = (f"SELECT provider, model, dag_id, team, tags FROM call_rollups WHERE {where}"
-           " GROUP BY provider, model, dag_id, team, tags LIMIT 20000")  # fmt: skip
     found: dict[str, set[str]] = {name: set() for name in ("provider", "model", "dag_id", "team", "tag")}
-    for provider, model, dag_id, team, tags in _rows(store, sql, params):
+    # two questions, each of the smallest grain that knows its keys
+    where, params = wide.where(needs={"provider", "model"})
+    sql = f"SELECT provider, model FROM call_rollups WHERE {where} GROUP BY provider, model LIMIT 20000"
+    for provider, model in _rows(store, sql, params):
         found["provider"].add(provider)
         found["model"].add(model)
+    where, params = wide.where(needs={"dag_id", "team", "tags"})
+    sql = f"SELECT dag_id, team, tags FROM call_rollups WHERE {where} GROUP BY dag_id, team, tags LIMIT 20000"
+    for dag_id, team, tags in _rows(store, sql, params):
         found["dag_id"].add(dag_id)
         found["team"].add(team)
         found["tag"].update(tags.split(","))
@@ -347,7 +370,7 @@ def stamp(store: Store, dag_ids: frozenset[str] | None, now: datetime | None = N
     now = now or datetime.now(UTC)
     recent = Filters(now - timedelta(days=2), now + timedelta(days=1), dag_ids)
     where, params = recent.where(grain=False)
-    sql = (f"SELECT (SELECT COALESCE(SUM(calls), 0) FROM call_rollups WHERE grain = 'day_summary' AND {where}),"
+    sql = (f"SELECT (SELECT COALESCE(SUM(calls), 0) FROM call_rollups WHERE grain = 'day_dag' AND {where}),"
            " (SELECT MAX(decided_at) FROM routing_decisions WHERE decided_at >= ?),"
            " (SELECT MAX(updated_at) FROM budget_spend), (SELECT MAX(updated_at) FROM router_breakers)")  # fmt: skip
     row = _rows(store, sql, [*params, recent.start])[0]

@@ -37,7 +37,7 @@ def daily_spend(store: Store, filters: Filters, first: date, last: date) -> pd.S
 
     start = datetime(first.year, first.month, first.day, tzinfo=UTC)
     end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
-    where, params = replace(filters, start=start, end=end).where(grain="day_summary")
+    where, params = replace(filters, start=start, end=end).where(grain="day")
     sql = f"SELECT bucket, SUM(cost_usd) FROM call_rollups WHERE {where} GROUP BY bucket"
     days = pd.date_range(first, last, freq="D")
     found = {as_datetime(bucket).date(): float(cost or 0) for bucket, cost in _rows(store, sql, params)}  # type: ignore[union-attr]

@@ -25,6 +25,7 @@ from typing import Any
 
 from supervisor_lib.store.cursor import StoreCursor
 from supervisor_lib.store.db import Store
+from supervisor_lib.store.rollups import DROPPED, derived_backfill_sql
 
 PREFIX = "demo_"
 RUN_PREFIX = "demo_history__"
@@ -113,6 +114,10 @@ def remove(store: Store) -> int:
     def work(cur: StoreCursor) -> None:
         for table in ("call_attempts", "call_rollups", "run_rollups", "call_transcripts", "routing_decisions"):
             cur.execute(f"DELETE FROM {table} WHERE dag_id LIKE ?", (_DEMO_DAGS,))
+        for grain, dropped in DROPPED.items():  # a grain without the DAG: made again from the day rows left
+            if "dag_id" in dropped:
+                cur.execute("DELETE FROM call_rollups WHERE grain = ?", (grain,))
+                cur.execute(derived_backfill_sql(grain))
         cur.execute("DELETE FROM anomalies WHERE dag_id LIKE ? OR call_id LIKE ?", (_DEMO_DAGS, f"{CALL_PREFIX}%"))
         if seeded_at is not None:  # series findings (per provider, per model) the seeding scan made
             cur.execute("DELETE FROM anomalies WHERE detected_at = ?", (seeded_at,))

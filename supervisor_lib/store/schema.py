@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from supervisor_lib.store.rollups import Dialect, backfill_sql, rollup_table_sql, summary_backfill_sql
+from supervisor_lib.store.rollups import (
+    ERROR_OUTCOMES,
+    FIRST_SUMS,
+    Dialect,
+    backfill_sql,
+    derived_backfill_sql,
+    rollup_table_sql,
+)
 
 VERSION_TABLE = "supervisor_schema_version"
 #: the key of the PostgreSQL advisory lock that serializes migrations ("supvsr" + 0x0001, fits a signed bigint)
@@ -317,8 +324,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             " ON call_transcripts (dag_id, run_id, task_id, map_index)",
         ),
         # the rollups of what was recorded before this version (nothing is lost on upgrade)
-        postgresql=backfill_sql("postgresql", ("hour", "day")),
-        sqlite=backfill_sql("sqlite", ("hour", "day")),
+        postgresql=backfill_sql("postgresql", ("hour", "day"), FIRST_SUMS),
+        sqlite=backfill_sql("sqlite", ("hour", "day"), FIRST_SUMS),
     ),
     Migration(
         7,
@@ -381,7 +388,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "analytics: day rollups without task, task type and error type (day_summary) for long ranges, and per-DAG"
         " indexes for the DAG tab",
         statements=(
-            summary_backfill_sql(),
+            derived_backfill_sql("day_summary", FIRST_SUMS),
             "CREATE INDEX IF NOT EXISTS ix_call_rollups_dag ON call_rollups (dag_id, grain, bucket)",
             "CREATE INDEX IF NOT EXISTS ix_run_rollups_dag ON run_rollups (dag_id, last_at)",
             # the overview's failover count over a range: read from the index alone
@@ -414,6 +421,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
             "CREATE INDEX IF NOT EXISTS ix_call_intents_task ON call_intents (dag_id, run_id, task_id, map_index)",
             "CREATE INDEX IF NOT EXISTS ix_call_intents_time ON call_intents (started_at)",
+        ),
+    ),
+    Migration(
+        11,
+        "analytics: an errors count on every rollup row, and four narrower day grains (per DAG; per task type and"
+        " model without the DAG; per task; per DAG and error) so the views of long ranges read few rows per day",
+        statements=(
+            "ALTER TABLE call_rollups ADD COLUMN errors INTEGER NOT NULL DEFAULT 0",
+            "UPDATE call_rollups SET errors = calls WHERE outcome IN"
+            f" ({', '.join(repr(outcome) for outcome in ERROR_OUTCOMES)})",
+            derived_backfill_sql("day_dag"),
+            derived_backfill_sql("day_type"),
+            derived_backfill_sql("day_task"),
+            derived_backfill_sql("day_error"),
         ),
     ),
 )

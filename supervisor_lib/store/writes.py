@@ -12,19 +12,12 @@ from typing import Any
 from supervisor_lib.store import rollups
 from supervisor_lib.store.schema import CALL_ATTEMPT_COLUMNS
 
-_ROLLUP_COLUMNS = ("grain", "bucket", *rollups.KEYS, *rollups.SUMS)
 _RUN_COLUMNS = ("dag_id", "run_id", "first_at", "last_at", *rollups.RUN_SUMS)
 _TRANSCRIPT_COLUMNS = ("call_id", "dag_id", "run_id", "task_id", "map_index", "content_json")
 _TRANSCRIPT_SQL = (
     f"INSERT INTO call_transcripts ({', '.join(_TRANSCRIPT_COLUMNS)})"
     f" VALUES ({', '.join('?' for _ in _TRANSCRIPT_COLUMNS)}) ON CONFLICT (call_id) DO NOTHING"
 )
-
-
-def _rollup_params(row: Mapping[str, Any], grain: str) -> list[Any]:
-    keys, sums = rollups.increments(row, grain)
-    bucket = rollups.bucket_start(row["started_at"], grain)
-    return [grain, bucket, *(keys[name] for name in rollups.KEYS), *(sums[name] for name in rollups.SUMS)]
 
 
 def _run_params(row: Mapping[str, Any]) -> list[Any]:
@@ -41,9 +34,7 @@ def rollup_statements(
     row: Mapping[str, Any], transcript: Mapping[str, Any] | None, dialect: rollups.Dialect
 ) -> list[tuple[str, Sequence[Any]]]:
     """What to run after a new attempt's ``INSERT`` (the dialect's placeholders)."""
-    statements: list[tuple[str, Sequence[Any]]] = [
-        (rollups.upsert_sql(dialect), _rollup_params(row, grain)) for grain in rollups.GRAINS
-    ]
+    statements: list[tuple[str, Sequence[Any]]] = [(rollups.upsert_sql(dialect), rollups.upsert_params(row))]
     statements.append((rollups.run_upsert_sql(dialect), _run_params(row)))
     if transcript:
         sql = _TRANSCRIPT_SQL if dialect == "sqlite" else _TRANSCRIPT_SQL.replace("?", "%s")
@@ -58,9 +49,10 @@ def insert_one_postgresql(row: Mapping[str, Any], transcript: Mapping[str, Any] 
     parts = [f"ins AS (INSERT INTO call_attempts ({', '.join(CALL_ATTEMPT_COLUMNS)}) VALUES ({marks})"
              " ON CONFLICT (call_id) DO NOTHING RETURNING 1)"]  # fmt: skip
     params: list[Any] = [row[column] for column in CALL_ATTEMPT_COLUMNS]
-    for grain in rollups.GRAINS:
-        parts.append(_from_ins(f"r_{grain}", "call_rollups", _ROLLUP_COLUMNS, _conflict_rollups()))
-        params += _rollup_params(row, grain)
+    # every grain's rollup row in one INSERT, taking its rows only if the attempt was new (a join with ``ins``)
+    upsert = rollups.upsert_sql("postgresql").replace(" AS g,", " AS g, ins,", 1)
+    parts.append(f"r AS ({upsert} RETURNING 1)")
+    params += rollups.upsert_params(row)
     parts.append(_from_ins("r_run", "run_rollups", _RUN_COLUMNS, _conflict_run()))
     params += _run_params(row)
     parts.append("gone AS (DELETE FROM call_intents WHERE call_id = %s RETURNING 1)")  # in flight no more
@@ -75,11 +67,6 @@ def _from_ins(name: str, table: str, columns: Sequence[str], conflict: str) -> s
     values = ", ".join("%s" for _ in columns)
     return (f"{name} AS (INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM ins"
             f" ON CONFLICT {conflict} RETURNING 1)")  # fmt: skip
-
-
-def _conflict_rollups() -> str:
-    adds = ", ".join(f"{name} = call_rollups.{name} + excluded.{name}" for name in rollups.SUMS)
-    return f"(grain, bucket, {', '.join(rollups.KEYS)}) DO UPDATE SET {adds}"
 
 
 def _conflict_run() -> str:

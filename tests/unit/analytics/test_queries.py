@@ -86,7 +86,7 @@ def test_a_long_range_is_answered_per_day(seeded: tuple[Store, pd.DataFrame]) ->
     assert sum(sum(s["values"]) for s in answer["series"]) == len(frame)
 
 
-def test_a_long_range_reads_the_day_summaries_unless_it_asks_about_tasks(seeded: tuple[Store, pd.DataFrame]) -> None:
+def test_a_long_range_reads_the_smallest_day_grain_that_knows_its_keys(seeded: tuple[Store, pd.DataFrame]) -> None:
     store, frame = seeded
     month = Filters(START - timedelta(days=20), START + timedelta(days=10))
     answers = {
@@ -106,11 +106,40 @@ def test_a_long_range_reads_the_day_summaries_unless_it_asks_about_tasks(seeded:
         "by type": frame.groupby("task_type").size().to_dict(),
         "p95": _p95(frame.loc[frame["outcome"] != "cached", "duration_s"]),
     }  # fmt: skip
-    # which rows answer: without the day rows, what needs no task still answers, what does comes back empty
-    store.run(lambda cur: cur.execute("DELETE FROM call_rollups WHERE grain = 'day'"))
-    assert queries.overview(store, month)["calls"] == len(frame)
-    assert sum(r["calls"] for r in queries.top(store, month, "dag")) == len(frame)
-    assert queries.top(store, month, "task") == [] and queries.errors(store, month) == []
+    # which rows answer: each question reads the smallest day grain that keeps the keys it asks about; with every
+    # other grain hidden, it still gives the same answer
+    some = Filters(month.start, month.end, frozenset(frame["dag_id"].unique()[:2]))
+    readers = [
+        ("overview", lambda f: queries.overview(store, f)["calls"], month, "day_type"),
+        ("overview", lambda f: queries.overview(store, f)["calls"], some, "day_summary"),
+        ("dags", lambda f: {r["dag_id"]: r["calls"] for r in queries.top(store, f, "dag")}, month, "day_dag"),
+        ("tasks", lambda f: {(r["dag_id"], r["task_id"]): r["calls"] for r in queries.top(store, f, "task", 50)},
+         month, "day_task"),
+        ("errors", lambda f: sum(row["calls"] for row in queries.errors(store, f)), month, "day_type"),
+        ("errors", lambda f: sum(row["calls"] for row in queries.errors(store, f)), some, "day_error"),
+        ("by type", lambda f: {s["name"]: sum(s["values"]) for s in queries.series(store, f, "calls", "task_type")
+                               ["series"]}, month, "day_type"),
+        ("by task", lambda f: {s["name"]: sum(s["values"]) for s in queries.series(store, f, "calls", "task")
+                               ["series"]}, some, "day_task"),
+        ("p95 by dag", lambda f: queries.series(store, f, "p95", "dag")["series"], some, "day_dag"),
+    ]  # fmt: skip
+    for name, ask, filters, grain in readers:
+        everywhere = ask(filters)
+        store.run(
+            lambda cur, g=grain: cur.execute(f"UPDATE call_rollups SET grain = 'x_' || grain WHERE grain <> '{g}'")
+        )
+        try:
+            assert ask(filters) == everywhere, (name, grain)
+            if filters is month:
+                assert everywhere == answers[name], name
+        finally:
+            store.run(
+                lambda cur: cur.execute(
+                    "UPDATE call_rollups SET grain = substr(grain, 3) WHERE substr(grain, 1, 2) = 'x_'"
+                )
+            )
+    store.run(lambda cur: cur.execute("DELETE FROM call_rollups WHERE grain = 'day'"))  # and none reads the day rows
+    assert queries.overview(store, some)["calls"] == frame["dag_id"].isin(some.dag_ids).sum()
 
 
 def test_narrowing_by_tag_provider_and_team(seeded: tuple[Store, pd.DataFrame]) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from supervisor_lib.store import CallRecord, Recorder, Store, call_id
-from supervisor_lib.store.rollups import LATENCY_COLUMNS, percentile
+from supervisor_lib.store.rollups import DROPPED, GRAINS, KEYS, LATENCY_COLUMNS, percentile
 from supervisor_lib.store.schema import MIGRATIONS
 from tests.unit.store.conftest import MakeRecord, query
 
@@ -52,19 +52,22 @@ def _records(count: int, seed: int = 7) -> list[CallRecord]:
 
 
 def _equal(url: str) -> None:
-    for grain in ("hour", "day", "day_summary"):
-        rolled = query(url, f"SELECT {SUMS} FROM call_rollups WHERE grain = '{grain}'")[0]
-        rows = query(url, f"SELECT {ROW_SUMS} FROM call_attempts")[0]
+    rows = query(url, f"SELECT {ROW_SUMS}, SUM(CASE WHEN outcome IN ('failed', 'rejected') THEN 1 ELSE 0 END)"
+                      " FROM call_attempts")[0]  # fmt: skip
+    for grain in GRAINS:
+        rolled = query(url, f"SELECT {SUMS}, SUM(errors) FROM call_rollups WHERE grain = '{grain}'")[0]
         assert [round(float(v or 0), 6) for v in rolled] == [round(float(v or 0), 6) for v in rows], grain
-    by_day = "bucket, dag_id, provider, model, team, tags, outcome"
-    grouped = {grain: sorted(tuple(round(float(v or 0), 6) if isinstance(v, float) else v for v in row) for row in
-                             query(url, f"SELECT {by_day}, {SUMS} FROM call_rollups WHERE grain = '{grain}'"
-                                        f" GROUP BY {by_day}"))
-               for grain in ("day", "day_summary")}  # fmt: skip
-    assert grouped["day"] == grouped["day_summary"]  # the same days, only without task, task type, error type
-    kept = query(url, "SELECT COUNT(*) FROM call_rollups WHERE grain = 'day_summary' AND (task_id <> ''"
-                      " OR task_type <> '' OR error_type <> '')")  # fmt: skip
-    assert kept == [(0,)]
+    for grain, dropped in DROPPED.items():  # each narrower grain: the day rows without its dropped keys
+        kept = ", ".join(key for key in KEYS if key not in dropped)
+        grouped = [
+            sorted(tuple(round(float(v or 0), 6) if isinstance(v, float) else v for v in row) for row in query(
+                url, f"SELECT bucket, {kept}, {SUMS}, SUM(errors) FROM call_rollups WHERE grain = '{of}'"
+                     f" GROUP BY bucket, {kept}"))
+            for of in ("day", grain)
+        ]  # fmt: skip
+        assert grouped[0] == grouped[1], grain
+        blank = " OR ".join(f"{key} <> ''" for key in dropped)
+        assert query(url, f"SELECT COUNT(*) FROM call_rollups WHERE grain = '{grain}' AND ({blank})") == [(0,)]
     runs = query(url, "SELECT SUM(calls), SUM(cost_usd) FROM run_rollups")[0]
     assert [round(float(v), 6) for v in runs] == [
         round(float(v), 6) for v in query(url, "SELECT COUNT(*), SUM(COALESCE(cost_usd, 0)) FROM call_attempts")[0]
@@ -139,15 +142,21 @@ def test_percentiles_interpolate_within_their_bucket(histogram: list[int], share
     assert percentile([0] * len(LATENCY_COLUMNS), 0.5) is None
 
 
-def test_a_store_of_version_8_gets_its_day_summaries_from_the_day_rows(store: Store, store_url: str) -> None:
+def test_a_store_of_version_8_gets_its_narrower_day_grains_and_error_counts(store: Store, store_url: str) -> None:
     records = _records(150, seed=11)
     store.insert_attempts([r.to_row() for r in records])
-    store.run(lambda cur: cur.execute("DELETE FROM call_rollups WHERE grain = 'day_summary'"))
+    # back to version 8 by hand: only hour and day rows, no errors column
+    store.run(lambda cur: cur.execute("DELETE FROM call_rollups WHERE grain NOT IN ('hour', 'day')"))
+    store.run(lambda cur: cur.execute("ALTER TABLE call_rollups DROP COLUMN errors"))
     store.run(lambda cur: cur.execute("DELETE FROM supervisor_schema_version WHERE version >= 9"))  # 10 is idempotent
     store.close()
     reopened = Store.from_url(store_url, name="test")
     assert reopened.migrate() == [m.version for m in MIGRATIONS if m.version >= 9]
     _equal(store_url)
-    fewer = query(store_url, "SELECT grain, COUNT(*) FROM call_rollups GROUP BY grain")
-    counts = dict(fewer)
-    assert counts["day_summary"] < counts["day"]  # the point of the grain: fewer rows for long ranges
+    counts = dict(query(store_url, "SELECT grain, COUNT(*) FROM call_rollups GROUP BY grain"))
+    assert set(counts) == set(GRAINS)
+    for grain in DROPPED:  # the point of the grains: fewer rows for long ranges
+        assert counts[grain] < counts["day"], grain
+    assert query(store_url, "SELECT SUM(errors) FROM call_rollups WHERE grain = 'day_dag'")[0][0] == sum(
+        1 for r in records if r.to_row()["outcome"] in ("failed", "rejected")
+    )
