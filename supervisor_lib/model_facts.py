@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from supervisor_lib import extensions
+
 if TYPE_CHECKING:
     from supervisor_lib.providers.types import Usage
 
@@ -65,9 +67,36 @@ class PriceTable:
         return round(total * (self.batch_discount if batch else 1.0), 8)
 
 
-@lru_cache(maxsize=4)
 def load_prices(path: Path = MODELS_FILE) -> PriceTable:
-    """Load (once per process) the price table from a data file."""
+    """The price table of a data file (read once per process), with the prices of the provider plugins loaded so
+    far (:func:`supervisor_lib.extensions.loaded_providers`: a plugin is loaded when something names its provider
+    — a spec, the catalogue, a call — so its models are priced wherever they are used)."""
+    return _with_plugins(path, extensions.loaded_providers())
+
+
+@lru_cache(maxsize=8)
+def _with_plugins(path: Path, plugins: tuple[extensions.ProviderPlugin, ...]) -> PriceTable:
+    return with_plugin_prices(_read_prices(path), plugins)
+
+
+def with_plugin_prices(table: PriceTable, plugins: tuple[extensions.ProviderPlugin, ...]) -> PriceTable:
+    """``table`` with the models and name prefixes of provider plugins added (the table's own entries win)."""
+    if not plugins:
+        return table
+    models, prefixes = dict(table.models), dict(table.name_prefixes)
+    for plugin in plugins:
+        for name, fields in plugin.prices.items():
+            cache_read, cache_write = fields.get("cache_read", fields["input"]), fields.get("cache_write", 0.0)
+            price = ModelPrice(plugin.name, fields["input"], fields["output"], cache_read, cache_write,
+                               bool(fields.get("deprecated", False)))  # fmt: skip
+            models.setdefault(name, price)  # the project's own table wins
+        if plugin.name_prefixes:
+            prefixes.setdefault(plugin.name, plugin.name_prefixes)
+    return PriceTable(models=models, batch_discount=table.batch_discount, name_prefixes=prefixes)
+
+
+@lru_cache(maxsize=4)
+def _read_prices(path: Path) -> PriceTable:
     data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C loader: 8x faster
     models = {name: ModelPrice(**fields) for name, fields in (data.get("models") or {}).items()}
     prefixes = {name: tuple(values) for name, values in (data.get("name_prefixes") or {}).items()}

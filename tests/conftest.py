@@ -106,3 +106,13 @@ def dags_folder() -> Path:
     folder = _HOME / "dags"
     folder.mkdir(exist_ok=True)
     return folder
+
+
+@pytest.fixture(scope="session")
+def example_plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The example plugin package (examples/supervisor-openai-compatible) installed into a folder of its own, which
+    is first on ``sys.path`` and ``PYTHONPATH`` for the session (``tests/support/plugins.py`` says how and why)."""
+    from tests.support.plugins import install_example, on_path
+
+    with on_path(install_example(tmp_path_factory.mktemp("site-packages"))) as folder:
+        yield folder

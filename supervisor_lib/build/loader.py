@@ -22,7 +22,11 @@ from typing import Any
 from airflow.sdk import DAG, get_parsing_context
 
 from supervisor_lib.build.dag import build_dag
-from supervisor_lib.spec import SpecError, WorkflowSpec, load_specs
+from supervisor_lib.build.tasks import factory_for, resolve_provider
+from supervisor_lib.extensions import PluginError
+from supervisor_lib.spec import SpecError, SpecProblem, WorkflowSpec, load_specs
+from supervisor_lib.spec.errors import format_path
+from supervisor_lib.spec.loader import compose, line_of
 from supervisor_lib.spec.model_check import model_warnings
 
 log = logging.getLogger(__name__)
@@ -46,7 +50,10 @@ def load_dags(
             continue
         for message in model_warnings(spec) if wanted is None else ():
             warnings.warn(message, UserWarning, stacklevel=2)  # Airflow shows warnings captured while parsing
-        built[spec.dag_id] = namespace[_name(spec)] = build_dag(spec)
+        try:
+            built[spec.dag_id] = namespace[_name(spec)] = build_dag(spec)
+        except PluginError as exc:  # reported, at its task, by raise_spec_errors(): the other specs still build
+            log.warning("not built: %s: %s", spec.source_path or spec.dag_id, exc)
     if wanted is None:
         for error in errors.values():  # reported by raise_spec_errors() in its own DAG file
             log.warning("not built: %s", error)
@@ -61,9 +68,43 @@ def raise_spec_errors(
     Call it from a DAG file of its own that defines no DAG: Airflow then shows the errors in its import-errors
     view without marking any spec DAG stale.
     """
-    _, errors = load_specs(_resolve(specs_dir, namespace, base_dir))
+    specs, errors = load_specs(_resolve(specs_dir, namespace, base_dir))
+    for spec in specs:
+        if (broken := plugin_errors(spec)) is not None:
+            errors[spec.source_path or spec.dag_id] = broken
     if errors:
         raise SpecError([problem for error in errors.values() for problem in error.problems])
+
+
+def plugin_errors(spec: WorkflowSpec) -> SpecError | None:
+    """The plugin parts a valid spec needs to build (a task type's builder, a provider's operator) that cannot be
+    imported, each at its task's ``type`` or ``provider`` line; ``None`` when all can (or it uses no plugin)."""
+    from supervisor_lib.spec.plugins import uses_plugins
+
+    if not uses_plugins(spec):
+        return None
+    problems = []
+    for index, task in enumerate(spec.effective_tasks):
+        for field, check in (("type", factory_for), ("provider", _operator_of)):
+            try:
+                check(task)
+            except PluginError as exc:
+                problems.append(_problem(spec, ("tasks", index, field), str(exc)))
+    return SpecError(problems) if problems else None
+
+
+def _operator_of(task: Any) -> None:
+    if task.type.calls_model and str(task.provider or "auto") != "auto":
+        from supervisor_lib.operators.llm import operator_for
+
+        operator_for(resolve_provider(task))
+
+
+def _problem(spec: WorkflowSpec, loc: tuple[str | int, ...], message: str) -> SpecProblem:
+    line = None
+    if spec.source_path:
+        line = line_of(compose(Path(spec.source_path).read_text(encoding="utf-8")), loc)
+    return SpecProblem(spec.source_path, line, format_path(loc), message, spec.dag_id)
 
 
 def _name(spec: WorkflowSpec) -> str:

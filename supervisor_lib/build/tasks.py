@@ -46,8 +46,9 @@ def _templated(text: str | None, mapped: bool) -> str | None:
 
 
 def resolve_provider(task: TaskSpec) -> str:
-    """``anthropic`` / ``openai`` for a task that is not routed; ``auto`` with an uncatalogued model is read from the
-    model name (a catalogued model, or none, is routed: see :func:`route_kwargs`)."""
+    """The provider (``anthropic``, ``openai``, a plugin's) of a task that is not routed; ``auto`` with an
+    uncatalogued model is read from the model name (a catalogued model, or none, is routed: see
+    :func:`route_kwargs`)."""
     from supervisor_lib.model_facts import provider_of
 
     provider = str(task.provider or "auto")
@@ -57,7 +58,7 @@ def resolve_provider(task: TaskSpec) -> str:
 
 
 def llm_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> BaseOperator:
-    from supervisor_lib.operators.llm import AnthropicOperator, OpenAIOperator
+    from supervisor_lib.operators.llm import operator_for
 
     mapped = task.foreach is not None
     call: dict[str, Any] = dict(
@@ -73,7 +74,7 @@ def llm_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> Base
 
         operator, kwargs = RoutedOperator, {**call, **route}
     else:
-        operator = AnthropicOperator if resolve_provider(task) == "anthropic" else OpenAIOperator
+        operator = operator_for(resolve_provider(task))
         kwargs = {**call, **budget_kwargs(spec)}  # the task's own model, under the DAG's budgets
     # the scheduler reads a mapped task's pool from its partial arguments
     if mapped and "pool" not in common and (pool := _pool(operator, task, route)) is not None:
@@ -131,7 +132,7 @@ FACTORIES: dict[TaskType, Factory] = {TaskType.LLM: llm_task, TaskType.HUMAN_APP
 def build_task(spec: WorkflowSpec, task: TaskSpec) -> tuple[BaseOperator, BaseOperator]:
     """Build a spec task; return (first operator, result operator) — the same one unless foreach needs two."""
     common = airflow_kwargs(spec, task)
-    factory = FACTORIES[task.type]  # every task type has one (tests/unit/build/test_build.py checks)
+    factory = factory_for(task)
     if task.foreach is None:
         op = factory(spec, task, common)
         return op, op
@@ -150,6 +151,21 @@ def build_task(spec: WorkflowSpec, task: TaskSpec) -> tuple[BaseOperator, BaseOp
     common = {**common, "_expand": {"item": list(task.foreach)}}
     op = factory(spec, task, common)
     return op, op
+
+
+def factory_for(task: TaskSpec) -> Factory:
+    """The factory of a task's type: built in (every built-in type has one: tests/unit/build/test_build.py checks),
+    or its plugin's builder (imported now; ``PluginError`` names the package when it cannot be)."""
+    if isinstance(task.type, TaskType):
+        return FACTORIES[task.type]
+    from supervisor_lib import extensions
+
+    plugin = task.type.plugin
+    builder = extensions.import_object(plugin.builder, plugin, "builder")
+    if not callable(builder):
+        raise extensions.PluginError(f"the builder {plugin.builder!r} of plugin task type {plugin.name!r} is not "
+                                     "callable")  # fmt: skip
+    return builder
 
 
 def _make(operator: type[BaseOperator], common: dict[str, Any], mapped: bool, **kwargs: Any) -> BaseOperator:

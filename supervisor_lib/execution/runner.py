@@ -361,9 +361,7 @@ class CallRunner:
         except SupervisorError as err:
             return err
         except Exception as exc:
-            from supervisor_lib.providers.errors import map_sdk_error
-
-            mapped = map_sdk_error(exc, hook.provider, request.model)
+            mapped = hook.map_error(exc, request.model)
             mapped.__cause__ = exc
             return mapped
 

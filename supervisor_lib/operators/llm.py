@@ -211,3 +211,22 @@ class OpenAIOperator(BaseLLMOperator):
     """One call to an OpenAI (or OpenAI-compatible) model (connection type ``openai``, default ``openai_default``)."""
 
     hook_class = OpenAIHook
+
+
+def operator_for(provider: str) -> type[BaseLLMOperator]:
+    """The operator of a provider: built in, or the one its plugin names (imported now)."""
+    from supervisor_lib import extensions
+
+    builtin = {"anthropic": AnthropicOperator, "openai": OpenAIOperator}
+    if provider in builtin:
+        return builtin[provider]
+    plugin = extensions.provider(provider)
+    if plugin is None:
+        raise ValueError(f"unknown provider {provider!r}; known: {', '.join(builtin)}")
+    found = extensions.import_object(plugin.operator, plugin, "operator")
+    if not (isinstance(found, type) and issubclass(found, BaseLLMOperator)) or found.hook_class.provider != provider:
+        raise extensions.PluginError(
+            f"the operator {plugin.operator!r} of plugin provider {provider!r} must be a BaseLLMOperator subclass "
+            f"whose hook_class serves {provider!r}, got {found!r}"
+        )
+    return found

@@ -174,7 +174,7 @@ class BaseLLMHook(BaseHook):
             models = self.client.models.list()
             return True, f"connected; {len(list(models))} models visible"
         except Exception as exc:  # the UI shows the message; the key is masked by Airflow
-            return False, str(map_sdk_error(exc, self.provider, "-"))
+            return False, str(self.map_error(exc, "-"))
 
     # -- one call -------------------------------------------------------------------------------------------
     @classmethod
@@ -215,8 +215,14 @@ class BaseLLMHook(BaseHook):
         except SupervisorError:
             raise
         except Exception as exc:
-            raise map_sdk_error(exc, provider, request.model) from exc
+            raise cls.map_error(exc, request.model) from exc
         return response, time.monotonic() - started
+
+    @classmethod
+    def map_error(cls, exc: BaseException, model: str) -> SupervisorError:
+        """The SDK error ``exc`` as Supervisor's retryable or fatal error (:func:`~supervisor_lib.providers.errors.
+        map_sdk_error`); an adapter may override it to add what its servers' errors mean. Never raises."""
+        return map_sdk_error(exc, cls.provider, model)
 
 
 def parse_json_output(text: str, provider: str, model: str) -> Any:

@@ -75,7 +75,7 @@ class OpenAIHook(BaseLLMHook):
         cached = (getattr(details, "cached_tokens", None) or 0) if details else 0
         output = parse_json_output(text, cls.provider, request.model) if request.output_schema is not None else None
         return LLMResponse(
-            provider="openai",
+            provider=cls.provider,
             model=raw.model or request.model,
             text=text,
             output=output,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-ProviderName = Literal["anthropic", "openai"]
+#: ``anthropic``, ``openai`` or the name of a plugin's provider (:mod:`supervisor_lib.extensions`)
+ProviderName = str
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from supervisor_lib.model_facts import ModelPrice, PriceTable, load_prices
+from supervisor_lib import extensions
+from supervisor_lib.model_facts import ModelPrice, PriceTable, load_prices, with_plugin_prices
 from supervisor_lib.routing.forecast import ForecastThresholds
 from supervisor_lib.routing.health import HealthThresholds
 
@@ -196,7 +197,12 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
 
 # -- parsing ------------------------------------------------------------------------------------------------------
 def parse_catalog(data: Mapping[str, Any], source: str, prices: PriceTable) -> Catalog:
-    """Validate and build a :class:`Catalog`; ``CatalogError`` names ``source`` and the key."""
+    """Validate and build a :class:`Catalog`; ``CatalogError`` names ``source`` and the key.
+
+    A provider under ``providers:`` that is not built in is a plugin's: its models and prices join the catalogue
+    (:func:`with_plugin_models`).
+    """
+    data, prices = with_plugin_models(data, prices)
     tiers = tuple(str(t) for t in data.get("tiers") or ())
     if not tiers:
         raise CatalogError(f"{source}: tiers: give at least one tier, lowest first")
@@ -211,6 +217,31 @@ def parse_catalog(data: Mapping[str, Any], source: str, prices: PriceTable) -> C
         for name, caps in (data.get("task_types") or {}).items()
     }
     return Catalog(tiers, capabilities, providers, models, task_types, _settings(data, source, tiers), source)
+
+
+#: the providers whose hooks ship with Supervisor (any other name under ``providers:`` is a plugin's)
+BUILTIN_PROVIDERS = ("anthropic", "openai")
+
+
+def with_plugin_models(data: Mapping[str, Any], prices: PriceTable) -> tuple[Mapping[str, Any], PriceTable]:
+    """The catalogue with the models of the plugin providers it lists under ``providers:`` (the catalogue's own
+    entry of a model wins), and the prices with theirs. Only the plugins named are loaded; one that is broken
+    adds nothing (it is logged once, with its package: :mod:`supervisor_lib.extensions`)."""
+    plugins = []
+    for name in data.get("providers") or {}:
+        if name in BUILTIN_PROVIDERS:
+            continue
+        try:
+            plugin = extensions.provider(str(name))
+        except extensions.PluginError:
+            continue
+        if plugin is not None:
+            plugins.append(plugin)
+    if not plugins:
+        return data, prices
+    models = {name: dict(entry) for plugin in plugins for name, entry in plugin.models.items()}
+    models.update(data.get("models") or {})
+    return {**data, "models": models}, with_plugin_prices(prices, tuple(plugins))
 
 
 def _provider(name: str, entry: Mapping[str, Any], source: str) -> ProviderEntry:

@@ -8,7 +8,8 @@ them; pydantic's and Python's versions) and the data files outside the spec that
 catalogue, see :func:`data_files`). Changing any of them simply misses. Entries are written atomically (a private
 temp file, then ``os.replace``), so concurrent writers and readers never see half a file; an entry that is
 truncated, corrupt or not what its name promises is ignored and the spec validated again. Every failure here is a
-miss: the cache can make loading faster, never break it.
+miss: the cache can make loading faster, never break it. Specs that use a plugin's task type or provider are not
+stored (:func:`supervisor_lib.spec.plugins.uses_plugins`).
 
 Where: ``$SUPERVISOR_SPEC_CACHE_DIR`` (``off`` or empty disables the cache), else
 ``$AIRFLOW_HOME/supervisor_spec_cache``, else ``~/airflow/supervisor_spec_cache`` (Airflow's own default home).
@@ -74,8 +75,10 @@ def load(path: str, sha256: str, entry: str | None = None) -> WorkflowSpec | Non
 
 def store(path: str, sha256: str, spec: WorkflowSpec, entry: str | None = None) -> None:
     """Cache a spec just validated from the file at ``path`` (under ``entry``, see :func:`entry_name`); never raises."""
+    from supervisor_lib.spec.plugins import uses_plugins
+
     directory = _usable_dir(create=True)
-    if directory is None:
+    if directory is None or uses_plugins(spec):
         return
     try:
         spec.effective_tasks  # noqa: B018 - merge the defaults now, so a cache hit need not

@@ -207,13 +207,13 @@ def _parse(data: bytes, file: str, sha256: str) -> WorkflowSpec | SpecError:
         return SpecError([SpecProblem(file=file, message=f"invalid YAML value: {err}")])
     if not isinstance(raw, dict):
         what = "empty" if raw is None else f"{describe(raw)}, not a mapping of workflow keys"
-        line = None if raw is None else line_of(_compose(text), ())
+        line = None if raw is None else line_of(compose(text), ())
         return SpecError(
             [SpecProblem(file=file, line=line, message=f"the file is {what} (expected dag_id, tasks, ...)")]
         )
     if (deep := _too_deep(raw)) is not None:
         message = f"nested more than {MAX_DEPTH} levels deep: flatten it"
-        return SpecError([SpecProblem(file, line_of(_compose(text), deep), format_path(deep[:2]), message)])
+        return SpecError([SpecProblem(file, line_of(compose(text), deep), format_path(deep[:2]), message)])
     stem = Path(file).stem
     named = "dag_id" in raw
     dag_id = raw.get("dag_id") if named else stem
@@ -242,7 +242,7 @@ def _alias_bomb(text: str) -> str | None:
     (only files with anchors pay for the check: the node tree is composed, each distinct node counted once)."""
     if "&" not in text or "*" not in text:
         return None
-    root = _compose(text)
+    root = compose(text)
     sizes: dict[int, int] = {}
     anchors = 0
 
@@ -289,7 +289,7 @@ def _yaml_problem(err: yaml.YAMLError, file: str, text: str) -> SpecProblem:
 
 def _located(err: ValidationError, text: str, file: str, dag_id: str | None, *, from_stem: bool) -> SpecError:
     """Every problem of ``err`` with its line, found by composing the YAML node tree (only on this error path)."""
-    root = _compose(text)
+    root = compose(text)
     problems = []
     keys: _KeyIndex = {}
     for finding in findings_from_error(err, WorkflowSpec):
@@ -300,7 +300,8 @@ def _located(err: ValidationError, text: str, file: str, dag_id: str | None, *, 
     return SpecError(problems)
 
 
-def _compose(text: str) -> yaml.Node | None:
+def compose(text: str) -> yaml.Node | None:
+    """The YAML node tree of ``text`` (for :func:`line_of`), or ``None`` when it does not parse."""
     try:
         return yaml.compose(text, Loader=_BaseLoader)
     except yaml.YAMLError:
@@ -341,7 +342,7 @@ def _child(node: yaml.Node, part: str | int, keys: _KeyIndex) -> tuple[int, yaml
 
 
 def _clash(spec: WorkflowSpec, file: str, other: str) -> SpecError:
-    root = _compose(Path(file).read_text(encoding="utf-8"))
+    root = compose(Path(file).read_text(encoding="utf-8"))
     line = line_of(root, ("dag_id",)) if isinstance(root, yaml.MappingNode) and _child(root, "dag_id", {}) else None
     message = f"dag_id '{spec.dag_id}' is already used by {display_path(os.path.abspath(other))}"
     return SpecError([SpecProblem(os.path.abspath(file), line, "dag_id", message, spec.dag_id)])

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
+    PlainValidator,
     PrivateAttr,
     Strict,
     StringConstraints,
@@ -26,7 +27,7 @@ from pydantic import (
 )
 from pydantic._internal._model_construction import ModelMetaclass
 
-from supervisor_lib.spec import graph, validate
+from supervisor_lib.spec import graph, plugins, validate
 from supervisor_lib.spec.translate import reraise_with, spec_error_from
 from supervisor_lib.spec.values import (
     DEFAULT_START_DATE,
@@ -122,6 +123,17 @@ class TriggerRule(StrEnum):
     ALL_SKIPPED = "all_skipped"
 
 
+#: a task type: built in, or from a plugin (``supervisor.task_types`` entry points, :mod:`supervisor_lib.extensions`)
+TaskTypeName = Annotated[
+    TaskType | plugins.PluginTaskType,
+    PlainValidator(lambda value: plugins.check_task_type(value, TaskType), json_schema_input_type=TaskType),
+]
+#: a provider: built in (``auto`` included), or from a plugin (``supervisor.providers`` entry points)
+ProviderName = Annotated[
+    Provider | str,
+    PlainValidator(lambda value: plugins.check_provider(value, Provider), json_schema_input_type=Provider),
+]
+
 BUILTIN_DEFAULTS: dict[str, Any] = {"provider": Provider.AUTO, "retries": 2, "cache": True}
 # Settings about the model call: they do not apply to human_approval tasks.
 MODEL_CALL_SETTINGS = frozenset(
@@ -158,8 +170,8 @@ class TaskSettings(_Model):
         "temperature", "pool", "deferrable", "cache", "system", "tier",
     )  # fmt: skip
 
-    provider: Provider | None = Field(
-        None, description="anthropic, openai, or auto (the router chooses). Default auto."
+    provider: ProviderName | None = Field(
+        None, description="anthropic, openai, a plugin's provider, or auto (the router chooses). Default auto."
     )
     model: Text | None = Field(None, description="Model name, e.g. claude-sonnet-4-6; default: the provider's.")
     retries: Count | None = Field(None, description="Airflow retries of the task. Default 2.")
@@ -197,7 +209,7 @@ class ValidateSpec(_Model):
 class ReviewerSpec(_Model):
     """A second model that reviews a write task's change."""
 
-    provider: Provider = Field(Provider.AUTO, description="Reviewer's provider.")
+    provider: ProviderName = Field(Provider.AUTO, description="Reviewer's provider.")
     model: Text | None = Field(None, description="Reviewer's model; default: the provider's.")
 
 
@@ -205,7 +217,7 @@ class TaskSpec(TaskSettings):
     """One task of a workflow, as written. Read it through ``WorkflowSpec.effective`` to get defaults merged in."""
 
     id: TaskId = Field(description="Task id, unique in the workflow: letters, digits, _ . -")
-    type: TaskType = Field(description="What the task does.")
+    type: TaskTypeName = Field(description="What the task does: a built-in task type or a plugin's.")
     description: str | None = Field(None, description="Shown as the task's documentation.")
     instructions: Template | None = Field(None, description="What to do (templated; {{ item }} with foreach).")
     paths: Paths | None = Field(
@@ -242,6 +254,10 @@ class TaskSpec(TaskSettings):
         None, description="human_approval: the choices. Default [Approve, Reject].", json_schema_extra={"minItems": 1}
     )
 
+    with_: dict[str, Any] | None = Field(
+        None, alias=plugins.WITH, description="A plugin task type's own settings (its plugin's schema)."
+    )
+
     @property
     def writes(self) -> bool:
         """True when the task changes code: a write type, or documentation with ``write: true``."""
@@ -249,7 +265,7 @@ class TaskSpec(TaskSettings):
 
     @model_validator(mode="after")
     def _check_fields_together(self) -> TaskSpec:
-        validate.raise_findings(validate.task_findings(self))
+        validate.raise_findings([*validate.task_findings(self), *plugins.with_findings(self)])
         return self
 
 

@@ -2,7 +2,8 @@
 
 Layers, lowest first; a module may import its own layer and the layers below, never one above:
 
-0. pure, no Airflow: ``spec`` (YAML → typed specs), ``routing`` (the routing policy), ``model_facts``, ``templating``
+0. pure, no Airflow: ``spec`` (YAML → typed specs), ``routing`` (the routing policy), ``model_facts``, ``templating``,
+   ``extensions`` (plugin discovery)
 1. Airflow's and the world's edges: ``exceptions``, ``compat``, ``providers`` (hooks, SDK mapping, call policy),
    ``store`` (the operational database), ``workspace`` (worktrees, edits, sandbox)
 2. ``execution``: how a model call runs (runner, routed calls, failover, budget holds); ``analytics``: the questions
@@ -29,7 +30,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "supervisor_lib"
 LAYERS: list[set[str]] = [
-    {"spec", "routing", "model_facts", "templating", "data"},
+    {"spec", "routing", "model_facts", "templating", "data", "extensions"},
     {"exceptions", "compat", "providers", "store", "workspace"},
     {"execution", "analytics"},
     {"coding"},
