@@ -39,6 +39,11 @@ Each entry: the problem in Airflow 3.3.2, where it is reported upstream, and wha
    ``retry_delay``, 5 minutes by default) and, rarely, a fatal error retried once. Here: human-approval tasks
    default to :data:`APPROVAL_RETRY_DELAY_S`, so a spurious retry asks again within seconds; fatal errors are not
    protected (the fault tests measure it).
+9. ``dag.test()`` hands DAG-level callbacks the scheduler's ``SerializedDAG`` as ``dag`` (``DAG.test`` assigns the
+   callbacks to it), which has no ``get_template_env``, so a notifier with templated fields fails there ("Callback
+   failed"; the run is unaffected). The DAG processor, which runs these callbacks in a deployment, passes the real
+   DAG. Upstream: no report found. Here: nothing to work around in a deployment; tests of run-level notifiers use a
+   real Airflow (task-level callbacks run in the task's process and work under ``dag.test()``).
 """
 
 from __future__ import annotations

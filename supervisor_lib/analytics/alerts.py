@@ -8,23 +8,29 @@ Configuration: the Airflow Variable ``supervisor_alerts`` (or ``$SUPERVISOR_ALER
                     "kwargs": {"to": "oncall@example.com", "from_email": "supervisor@example.com"}}],
      "min_score": 0}
 
-Each notifier is built fresh for each message with its ``kwargs``; string kwargs are Jinja templates rendered with
-``alert`` (``title``, ``text``, ``html``, ``kind``, ``count``, ``findings``) in the context. Known notifiers get the
-message where it belongs by default (SMTP: ``subject`` and ``html_content``; Slack: ``text``). With no notifier
-configured, alerts are only logged (and still marked, so configuring one later does not replay old findings).
+``class`` is an import path or a short name (``smtp``, ``webhook``, ``slack``, ``slack_webhook``). Each notifier is
+built fresh for each message with its ``kwargs``; string kwargs are Jinja templates rendered with ``alert``
+(``title``, ``text``, ``html``, ``kind``, ``count``, ``findings``, ``dag_id``) in the context. Known notifiers get
+the message where it belongs by default (SMTP: ``subject`` and ``html_content``; Slack: ``text``; webhook: a JSON
+``payload``). With no notifier configured, alerts are only logged (and still marked, so configuring one later does
+not replay old findings).
+
+Specs add their own notifiers for their DAG (:func:`routes_from_specs`): ``notify.on_anomaly`` hears every message
+about the DAG, ``notify.on_budget`` the budget shares it asked for (findings of kind ``budget_share``, which the scan
+records only for those DAGs). A message goes out to the configured notifiers and the DAG's, and is marked once all
+of them took it.
 """
 
 from __future__ import annotations
 
 import html
-import importlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import yaml
@@ -32,22 +38,27 @@ import yaml
 from supervisor_lib.analytics import findings
 from supervisor_lib.store.db import Store
 
+if TYPE_CHECKING:
+    from supervisor_lib.spec.loader import StrPath
+
 log = logging.getLogger(__name__)
 
 ALERTS_VARIABLE = "supervisor_alerts"
 ALERTS_ENV = "SUPERVISOR_ALERTS"
 #: the most messages one scan sends; further groups are summed up in one more message
 MAX_MESSAGES = 20
-#: where each known notifier wants the message (kwargs it gets unless configured otherwise)
-DEFAULT_FIELDS: dict[str, dict[str, str]] = {
-    "SmtpNotifier": {"subject": "{{ alert.title }}", "html_content": "{{ alert.html }}"},
-    "SlackNotifier": {"text": "{{ alert.text }}"},
-    "SlackWebhookNotifier": {"text": "{{ alert.text }}"},
-}
+#: the message, as templates of the notifier's context (``supervisor_lib.notify.factory`` puts each part where the
+#: notifier wants it unless the configuration says otherwise)
+MESSAGE: dict[str, Any] = {
+    "title": "{{ alert.title }}", "text": "{{ alert.text }}", "html": "{{ alert.html }}",
+    "payload": {"event": "anomaly", "title": "{{ alert.title }}", "text": "{{ alert.text }}",
+                "kind": "{{ alert.kind }}", "dag_id": "{{ alert.dag_id }}"},
+}  # fmt: skip
+BUDGET_SHARE = "budget_share"
 _LABELS = {
     "context_blowup": "context blow-up", "latency_spike": "latency spike", "runaway_output": "runaway output",
     "error_burst": "error burst", "model_change": "model change", "spend_spike": "spend spike",
-    "latency_p95": "p95 latency", "budget_runout": "budget running out",
+    "latency_p95": "p95 latency", "budget_runout": "budget running out", BUDGET_SHARE: "budget share reached",
 }  # fmt: skip
 
 
@@ -110,13 +121,16 @@ class Alert:
     links: list[str] = field(default_factory=list)
     finding_ids: list[str] = field(default_factory=list)
     kind: str = ""
+    #: the DAG the message is about (``None``: a provider, a model, or several DAGs)
+    dag_id: str | None = None
 
     def as_context(self) -> dict[str, Any]:
         text = "\n".join([self.title, *(f"- {line}" for line in self.lines), *self.links])
         items = "".join(f"<li>{html.escape(line)}</li>" for line in self.lines)
         links = "".join(f'<p><a href="{html.escape(link)}">{html.escape(link)}</a></p>' for link in self.links)
         return {"title": self.title, "text": text, "html": f"<h3>{html.escape(self.title)}</h3><ul>{items}</ul>{links}",
-                "kind": self.kind, "count": len(self.finding_ids), "findings": self.lines}  # fmt: skip
+                "kind": self.kind, "count": len(self.finding_ids), "findings": self.lines,
+                "dag_id": self.dag_id or ""}  # fmt: skip
 
 
 def compose(rows: Sequence[dict[str, Any]], ui_url: str) -> list[Alert]:
@@ -148,7 +162,8 @@ def _alert(group: list[dict[str, Any]], ui_url: str) -> Alert:
     if len(group) > 10:
         lines.append(f"... and {len(group) - 10} more")
     links = [_link(first, ui_url)]
-    return Alert(title, lines, links, [row["finding_id"] for row in group], first["kind"])
+    dag_id = None if first["kind"] in _PROVIDER_WIDE else first["dag_id"]
+    return Alert(title, lines, links, [row["finding_id"] for row in group], first["kind"], dag_id)
 
 
 def _link(row: dict[str, Any], ui_url: str) -> str:
@@ -175,16 +190,60 @@ class SendResult:
     failures: list[str] = field(default_factory=list)
 
 
-def send(store: Store, config: AlertConfig, now: datetime, ui_url: str | None = None) -> SendResult:
-    """Send the alerts of every open finding not alerted yet; mark the findings whose message went out."""
+@dataclass(frozen=True)
+class Route:
+    """What one spec asked to hear about its DAG from the scan (``notify.on_anomaly`` and ``notify.on_budget``)."""
+
+    anomaly: tuple[dict[str, Any], ...] = ()
+    budget: tuple[dict[str, Any], ...] = ()
+    #: the shares of a limit whose crossing is a ``budget_share`` finding
+    shares: tuple[float, ...] = ()
+
+    def notifiers(self, kind: str) -> tuple[dict[str, Any], ...]:
+        """The DAG's notifiers for a message of this kind."""
+        return self.budget if kind == BUDGET_SHARE else self.anomaly
+
+
+def routes_from_specs(specs_dir: StrPath | None) -> dict[str, Route]:
+    """Per DAG id, what the valid specs in ``specs_dir`` ask to hear from the scan (invalid specs are skipped: their
+    errors show in Airflow's import-errors view)."""
+    if specs_dir is None:
+        return {}
+    from supervisor_lib.spec import load_specs
+
+    specs, _ = load_specs(specs_dir)
+    routes = {}
+    for spec in specs:
+        notify = spec.notify
+        if notify is None or not (notify.on_anomaly or notify.on_budget):
+            continue
+        budget = notify.on_budget
+        routes[spec.dag_id] = Route(
+            anomaly=tuple(_declared(item) for item in notify.on_anomaly),
+            budget=tuple(_declared(item) for item in budget.notifiers) if budget else (),
+            shares=tuple(sorted(budget.share)) if budget else (),
+        )
+    return routes
+
+
+def _declared(item: Any) -> dict[str, Any]:
+    return {"class": item.notifier, "kwargs": dict(item.kwargs)}
+
+
+def send(store: Store, config: AlertConfig, now: datetime, ui_url: str | None = None,
+         routes: Mapping[str, Route] | None = None) -> SendResult:  # fmt: skip
+    """Send the alerts of every open finding not alerted yet (to the configured notifiers, and to the notifiers of
+    the DAG it is about from ``routes``); mark the findings whose message went out."""
     rows = [row for row in findings.unalerted(store) if float(row["score"]) >= config.min_score]
     result = SendResult()
     for alert in compose(rows, ui_url or ui_base_url()):
-        failures = [failure for spec in config.notifiers if (failure := _notify(spec, alert))]
+        route = (routes or {}).get(alert.dag_id or "")
+        notifiers = [*config.notifiers, *(route.notifiers(alert.kind) if route else ())]
+        failures = [failure for spec in notifiers if (failure := _notify(spec, alert))]
         if failures:
             result.failures += failures
             continue  # tried again by the next scan
-        if not config.notifiers:
+        if not notifiers:
             log.warning("alert (no notifier configured in %s): %s", config.source, alert.as_context()["text"])
         findings.mark_alerted(store, alert.finding_ids, now)
         result.messages += 1
@@ -194,16 +253,16 @@ def send(store: Store, config: AlertConfig, now: datetime, ui_url: str | None = 
 
 def _notify(spec: dict[str, Any], alert: Alert) -> str | None:
     """Send ``alert`` with one notifier; the failure's description, or ``None``."""
+    from supervisor_lib.notify.factory import make_notifier, scrub_secrets
+
     name = spec["class"]
     try:
-        module, _, attribute = name.rpartition(".")
-        notifier_class = getattr(importlib.import_module(module), attribute)
-        kwargs = {**DEFAULT_FIELDS.get(notifier_class.__name__, {}), **(spec.get("kwargs") or {})}
-        notifier = notifier_class(**kwargs)
+        notifier = make_notifier(name, spec.get("kwargs") or {}, MESSAGE)
         notifier({"alert": alert.as_context()})
     except Exception as exc:  # a notifier's failure must not stop the others or lose the finding
-        log.error("notifier %s failed for %r: %s: %s", name, alert.title, type(exc).__name__, exc)
-        return f"{name}: {type(exc).__name__}: {exc}"
+        detail = scrub_secrets(exc)  # an SMTP or HTTP error may quote what the connection holds
+        log.error("notifier %s failed for %r: %s: %s", name, alert.title, type(exc).__name__, detail)
+        return f"{name}: {type(exc).__name__}: {detail}"
     log.info("alert sent through %s: %s", name, alert.title)
     return None
 

@@ -21,7 +21,7 @@ from supervisor_lib.store.db import Store
 #: what a scan finds
 KINDS = (
     "context_blowup", "latency_spike", "runaway_output", "error_burst", "model_change",
-    "spend_spike", "latency_p95", "budget_runout",
+    "spend_spike", "latency_p95", "budget_runout", "budget_share",
 )  # fmt: skip
 STATUSES = ("open", "acknowledged")
 

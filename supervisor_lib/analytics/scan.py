@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ from supervisor_lib.analytics.filters import Filters
 from supervisor_lib.analytics.findings import Finding
 from supervisor_lib.analytics.operations import budgets
 from supervisor_lib.analytics.spend import refresh_budget_forecasts
-from supervisor_lib.routing.budgets import usd
+from supervisor_lib.routing.budgets import EPSILON_USD, usd
 from supervisor_lib.store.cursor import StoreCursor, as_datetime
 from supervisor_lib.store.db import Store
 from supervisor_lib.store.rollups import LATENCY_COLUMNS, percentile
@@ -77,8 +77,13 @@ class ScanResult:
         )
 
 
-def scan(store: Store, now: datetime | None = None, since: datetime | None = None) -> ScanResult:
-    """Scan what was recorded since the last scan (or since ``since``); store and return the new findings."""
+def scan(store: Store, now: datetime | None = None, since: datetime | None = None,
+         budget_shares: Mapping[str, Sequence[float]] | None = None) -> ScanResult:  # fmt: skip
+    """Scan what was recorded since the last scan (or since ``since``); store and return the new findings.
+
+    :param budget_shares: per DAG id, the shares of its budgets' limits whose crossing to record (a spec's
+        ``notify.on_budget``).
+    """
     began = time.perf_counter()
     now = now or datetime.now(UTC)
     last = store_findings.watermark(store, CALLS_SCOPE)
@@ -95,6 +100,7 @@ def scan(store: Store, now: datetime | None = None, since: datetime | None = Non
     found += series_found
     result.budgets_forecast = refresh_budget_forecasts(store, now)
     found += budget_findings(store, now)
+    found += budget_share_findings(store, now, budget_shares or {})
     result.new = store_findings.record(store, found, now)
     store_findings.set_watermark(store, CALLS_SCOPE, now, now)
     result.seconds = time.perf_counter() - began
@@ -237,6 +243,27 @@ def budget_findings(store: Store, now: datetime) -> list[Finding]:
             provider=name if subject == "provider" else None,
             about=f"{budget['budget_key']}|{budget['window']}",  # once per window, whenever it is seen
         ))  # fmt: skip
+    return found
+
+
+def budget_share_findings(store: Store, now: datetime, shares: Mapping[str, Sequence[float]]) -> list[Finding]:
+    """The shares of a DAG's own budget limits (per run, day, month) its settled spend has crossed: one finding per
+    window and share, whenever it is seen (so once per crossing), one message per window."""
+    found = []
+    for budget in budgets(store, frozenset(shares), now) if shares else ():
+        limit, settled = budget["limit_usd"], budget["settled_usd"]
+        dag_id = budget["budget_key"].split(":")[1]
+        if not limit:
+            continue
+        for share in (share for share in shares.get(dag_id, ()) if settled >= share * limit - EPSILON_USD):
+            found.append(Finding(
+                kind="budget_share", subject=f"budget:{budget['budget_key']}|{budget['window']}", occurred_at=now,
+                score=round(settled / limit, 3),
+                reason=f"{budget['label']}, window {budget['window']}: {_money(settled)} spent, past {share:.0%} of "
+                       f"the {_money(limit)} limit",
+                group_key=f"budget_share|{budget['budget_key']}|{budget['window']}", dag_id=dag_id,
+                about=f"{budget['budget_key']}|{budget['window']}|{share}",
+            ))  # fmt: skip
     return found
 
 

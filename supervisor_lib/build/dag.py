@@ -10,6 +10,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Param
 
+from supervisor_lib.build.notify import dag_notify_kwargs
 from supervisor_lib.build.tasks import build_task
 from supervisor_lib.spec import WorkflowSpec, load_spec
 
@@ -46,7 +47,7 @@ def dag_kwargs(spec: WorkflowSpec) -> dict[str, Any]:
         kwargs["max_active_runs"] = spec.max_active_runs
     if spec.dagrun_timeout_s is not None:
         kwargs["dagrun_timeout"] = timedelta(seconds=spec.dagrun_timeout_s)
-    return kwargs
+    return {**kwargs, **dag_notify_kwargs(spec)}
 
 
 def _param(schema: dict[str, Any]) -> Param:

@@ -38,6 +38,10 @@ def airflow_kwargs(spec: WorkflowSpec, task: TaskSpec) -> dict[str, Any]:
         kwargs["trigger_rule"] = str(task.trigger_rule)
     if task.description:
         kwargs["doc_md"] = task.description
+    if task.notify is not None:
+        from supervisor_lib.build.notify import task_notify_kwargs
+
+        kwargs.update(task_notify_kwargs(task))
     return kwargs
 
 

@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic._internal._model_construction import ModelMetaclass
 
-from supervisor_lib.spec import graph, plugins, validate
+from supervisor_lib.spec import graph, notifiers, plugins, validate
 from supervisor_lib.spec.translate import reraise_with, spec_error_from
 from supervisor_lib.spec.values import (
     DEFAULT_START_DATE,
@@ -42,6 +42,7 @@ from supervisor_lib.spec.values import (
     Param,
     Paths,
     Seconds,
+    Shares,
     StartDate,
     TaskId,
     Template,
@@ -213,6 +214,57 @@ class ReviewerSpec(_Model):
     model: Text | None = Field(None, description="Reviewer's model; default: the provider's.")
 
 
+class NotifierSpec(_Model):
+    """One Airflow notifier: what sends the message, and its arguments."""
+
+    notifier: Annotated[str, AfterValidator(notifiers.check_notifier)] = Field(
+        description="smtp, webhook, slack, slack_webhook, or the import path of any Airflow BaseNotifier subclass "
+        "(e.g. airflow.providers.smtp.notifications.smtp.SmtpNotifier)."
+    )
+    kwargs: dict[str, Any] = Field(
+        {},
+        description="The notifier's arguments (e.g. to, smtp_conn_id); strings are Jinja templates rendered with "
+        "Airflow's context. No secrets: name an Airflow connection instead.",
+    )
+
+    @model_validator(mode="after")
+    def _check_arguments(self) -> NotifierSpec:
+        validate.raise_findings(notifiers.argument_findings(self.notifier, self.kwargs))
+        return self
+
+
+Notifiers = tuple[NotifierSpec, ...]
+
+
+class TaskNotify(_Model):
+    """Who hears about a task: Airflow's ``on_failure_callback``/``on_success_callback`` with notifiers."""
+
+    on_failure: Notifiers = Field((), description="When the task fails (after its last retry).")
+    on_success: Notifiers = Field((), description="When the task succeeds.")
+
+
+class BudgetNotify(_Model):
+    """Hear about the DAG's budgets before they run out: once per budget window and share crossed."""
+
+    share: Shares = Field(
+        (0.8,), description="The share(s) of a limit whose crossing is announced, e.g. 0.8 or [0.5, 0.9]. Default 0.8."
+    )
+    notifiers: Annotated[Notifiers, NonEmpty] = Field(description="Who is told.")
+
+
+class WorkflowNotify(TaskNotify):
+    """Who hears about the workflow: its runs (Airflow's DAG callbacks), anomalies and budgets (the anomaly scan)."""
+
+    on_failure: Notifiers = Field((), description="When a run fails (once per run; Airflow's DAG callback).")
+    on_success: Notifiers = Field((), description="When a run succeeds (once per run).")
+    on_anomaly: Notifiers = Field(
+        (), description="When the anomaly scan finds something in this DAG's calls or spend (once per finding burst)."
+    )
+    on_budget: BudgetNotify | None = Field(
+        None, description="When this DAG's spend crosses a share of a limit of its budget: block."
+    )
+
+
 class TaskSpec(TaskSettings):
     """One task of a workflow, as written. Read it through ``WorkflowSpec.effective`` to get defaults merged in."""
 
@@ -253,6 +305,7 @@ class TaskSpec(TaskSettings):
     options: Annotated[tuple[Text, ...], NonEmpty] | None = Field(
         None, description="human_approval: the choices. Default [Approve, Reject].", json_schema_extra={"minItems": 1}
     )
+    notify: TaskNotify | None = Field(None, description="Notifiers told when this task fails or succeeds.")
 
     with_: dict[str, Any] | None = Field(
         None, alias=plugins.WITH, description="A plugin task type's own settings (its plugin's schema)."
@@ -330,6 +383,9 @@ class WorkflowSpec(_Model):
     params: dict[str, Param] = Field(
         {}, description="REST trigger conf: one JSON Schema per key (becomes an Airflow Param)."
     )
+    notify: WorkflowNotify | None = Field(
+        None, description="Notifiers told about runs that fail or succeed, anomalies and budget shares crossed."
+    )
     tasks: Annotated[tuple[TaskSpec, ...], NonEmpty] = Field(
         description="The tasks, in any order (at least one).", json_schema_extra={"minItems": 1}
     )
@@ -351,7 +407,8 @@ class WorkflowSpec(_Model):
             raise
         nodes = spec._nodes()
         validate.raise_findings([*graph.graph_findings(nodes), *graph.read_findings(nodes, spec._reads()),
-                                 *_param_findings(spec), *_model_findings(spec), *_route_findings(spec)])  # fmt: skip
+                                 *_param_findings(spec), *_model_findings(spec), *_route_findings(spec),
+                                 *_notify_findings(spec)])  # fmt: skip
         return spec
 
     def __eq__(self, other: object) -> bool:
@@ -464,6 +521,14 @@ def _param_findings(spec: WorkflowSpec) -> list[validate.Finding]:
         for name, schema in spec.params.items()
         if "default" not in schema
     ]  # fmt: skip
+
+
+def _notify_findings(spec: WorkflowSpec) -> list[validate.Finding]:
+    """``notify.on_budget`` without a ``budget:`` block has no limit to cross."""
+    if spec.notify is None or spec.notify.on_budget is None or spec.budget is not None:
+        return []
+    return [validate.Finding(("notify", "on_budget"), "needs a budget: block with a limit (per_run_usd, per_day_usd, "
+                             "...): without one there is no share of a limit to cross")]  # fmt: skip
 
 
 def _model_findings(spec: WorkflowSpec) -> list[validate.Finding]:

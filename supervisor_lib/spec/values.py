@@ -18,6 +18,8 @@ Expression = Annotated[str, AfterValidator(validate.check_expression)]
 MAX_SECONDS = 10 * 365 * 24 * 3600
 Seconds = Annotated[float, Strict(), Gt(0), Le(MAX_SECONDS)]
 Usd = Annotated[float, Strict(), Ge(0)]
+#: a share of a limit: more than 0, at most 1
+Share = Annotated[float, Strict(), Gt(0), Le(1)]
 Count = Annotated[int, Strict(), Ge(0), Le(100)]
 Flag = Annotated[bool, Strict()]
 JsonSchema = Annotated[dict[str, Any], AfterValidator(validate.check_json_schema)]
@@ -67,3 +69,18 @@ StartDate = Annotated[
     BeforeValidator(_start_date),
     WithJsonSchema({"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}),
 ]
+
+
+def _one_or_many(value: Any) -> Any:
+    return (value,) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+#: one share or a list of them (each more than 0, at most 1; at least one)
+Shares = Annotated[
+    tuple[Share, ...],
+    BeforeValidator(_one_or_many),
+    NonEmpty,
+    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                              {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                               "minItems": 1}]}),
+]  # fmt: skip

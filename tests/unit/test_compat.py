@@ -91,3 +91,11 @@ def test_upstream_3_4_5_7_8_were_checked_against_this_airflow() -> None:
         f"Airflow {airflow.__version__} is installed; supervisor_lib/compat.py was checked against "
         f"{CHECKED_AIRFLOW}: re-check problems 3, 4, 5, 7 and 8 there, then update CHECKED_AIRFLOW"
     )
+
+
+def test_upstream_9_dag_test_gives_dag_callbacks_a_dag_without_a_template_env() -> None:
+    from airflow.serialization.definitions.dag import SerializedDAG
+
+    assert not hasattr(SerializedDAG, "get_template_env"), (
+        "fixed upstream: run-level notifiers can be tested with dag.test()"
+    )

@@ -5,7 +5,7 @@ Layers, lowest first; a module may import its own layer and the layers below, ne
 0. pure, no Airflow: ``spec`` (YAML → typed specs), ``routing`` (the routing policy), ``model_facts``, ``templating``,
    ``extensions`` (plugin discovery)
 1. Airflow's and the world's edges: ``exceptions``, ``compat``, ``providers`` (hooks, SDK mapping, call policy),
-   ``store`` (the operational database), ``workspace`` (worktrees, edits, sandbox)
+   ``store`` (the operational database), ``workspace`` (worktrees, edits, sandbox), ``notify`` (notifiers)
 2. ``execution``: how a model call runs (runner, routed calls, failover, budget holds); ``analytics``: the questions
    the views ask of the store
 3. ``coding``: supervised coding, on top of execution
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "supervisor_lib"
 LAYERS: list[set[str]] = [
     {"spec", "routing", "model_facts", "templating", "data", "extensions"},
-    {"exceptions", "compat", "providers", "store", "workspace"},
+    {"exceptions", "compat", "providers", "store", "workspace", "notify"},
     {"execution", "analytics"},
     {"coding"},
     {"operators", "triggers"},
