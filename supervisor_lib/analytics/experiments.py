@@ -157,9 +157,9 @@ def _verdict(name: str, base: str, pass_diff: Interval, diffs: dict[str, Interva
         if cost and cost.startswith("cheaper"):
             return f"arm {name} is {cost} at {loss}{extra}"
         return f"arm {name}: {cost or 'no measurable cost difference'}, and {loss}{extra}"
-    more = max(0, needed - min(n for _, n in rates))
+    missing = max(0, needed - min(n for _, n in rates))
     head = f"arm {name} is {cost}, but " if cost and cost.startswith("cheaper") else ""
-    return (f"{head}not enough runs to tell arm {name}'s pass rate from arm {base}'s: {more} more runs per arm "
+    return (f"{head}not enough runs to tell arm {name}'s pass rate from arm {base}'s: {missing} more runs per arm "
             f"needed ({needed} per arm in all)")  # fmt: skip
 
 

@@ -103,7 +103,8 @@ def experiment_names(store: Store, *, dag_ids: Collection[str] | None = None) ->
 
 
 def _where(experiment: str | None, dag_ids: Collection[str] | None, since: datetime | None) -> tuple[str, list[Any]]:
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     if experiment is not None:
         clauses.append("experiment = ?")
         params.append(experiment)
