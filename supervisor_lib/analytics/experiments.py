@@ -61,7 +61,7 @@ def summarize(experiment: str | None, rows: Sequence[dict[str, Any]], *, margin:
     return {
         "experiment": experiment,
         "confidence": CONFIDENCE,
-        "margin": margin,
+        "margin_points": round(margin * 100, 6),  # the pass-rate loss that counts as none, in percentage points
         "runs": len(rows),
         "dags": sorted({row["dag_id"] for row in rows}),
         "first_at": min(times).isoformat() if times else None,
