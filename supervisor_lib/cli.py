@@ -1,6 +1,8 @@
-"""The ``supervisor`` command: validate specs, print their JSON Schema, show a workflow's task graph.
+"""The ``supervisor`` command: validate specs, print their JSON Schema, show a workflow's task graph, report on
+model experiments.
 
-It imports no Airflow and no AI SDK, so it is fast enough for pre-commit hooks and CI.
+It imports no Airflow and no AI SDK at startup, so it is fast enough for pre-commit hooks and CI (``experiment
+report`` without ``--store`` reads the store's Airflow connection, so it imports Airflow's SDK then).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from supervisor_lib.spec import SpecError, WorkflowSpec, json_schema, load_spec, load_specs
@@ -34,6 +37,16 @@ def _parser() -> argparse.ArgumentParser:
     show = commands.add_parser("graph", help="print a workflow's task graph as JSON")
     show.add_argument("path", metavar="PATH", help="a spec file")
     show.set_defaults(run=_graph)
+    experiment = commands.add_parser("experiment", help="model experiments (docs/experiments.md)")
+    actions = experiment.add_subparsers(dest="action", required=True, metavar="ACTION")
+    report = actions.add_parser("report", help="per-arm pass rate, cost, tokens, latency with intervals; a verdict")
+    report.add_argument("--store", metavar="URL", help="the store: postgresql://... or sqlite:///path (default: "
+                        "the supervisor_analytics connection, else $AIRFLOW_HOME/supervisor_analytics.db)")  # fmt: skip
+    report.add_argument("--experiment", metavar="NAME", help="default: the experiment with the newest run")
+    report.add_argument("--dag", action="append", metavar="DAG_ID", help="only these DAGs' runs (repeatable)")
+    report.add_argument("--margin", type=float, default=0.10, help="the pass-rate loss that still counts as none")
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.set_defaults(run=_experiment_report)
     return parser
 
 
@@ -63,6 +76,29 @@ def _graph(args: argparse.Namespace) -> int:
         print(err)
         return 1
     print(json.dumps(graph_json(spec), indent=2))
+    return 0
+
+
+def _experiment_report(args: argparse.Namespace) -> int:
+    from supervisor_lib.analytics.experiments import experiment_report, format_report
+    from supervisor_lib.store import Store, StoreError
+
+    if args.store and args.store.startswith("sqlite:///") and not Path(args.store.removeprefix("sqlite:///")).is_file():
+        print(f"error: no store at {args.store}", file=sys.stderr)  # rather than creating an empty one
+        return 1
+    store = Store.from_url(args.store) if args.store else Store()
+    try:
+        report = experiment_report(store, args.experiment, dag_ids=args.dag, margin=args.margin)
+    except StoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    if args.experiment is not None and not report["arms"]:
+        print(f"error: no runs of experiment {args.experiment!r} (known: {', '.join(report['experiments']) or 'none'})",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
 

@@ -7,7 +7,9 @@ fake provider with scripted answers offline (the default, for CI), to the real A
 accepted change is evaluated the SWE-bench way (see :mod:`benchmarks.coding.instances`).
 
 Per instance: status, resolved, pass@1 (resolved by the first iteration's change), iterations, tokens, cost and
-wall time; then the totals.
+wall time; then the totals. With arms (:func:`run_experiment`), every instance runs in every arm as a model
+experiment: the operator records each arm's outcome in the store, and the report is the one
+``supervisor experiment report`` prints (``docs/experiments.md``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 from benchmarks.coding.instances import Instance, evaluate
 
-__all__ = ["Outcome", "Settings", "as_json", "environment", "report", "run_all", "totals"]
+__all__ = ["Arm", "Outcome", "Settings", "as_json", "environment", "report", "run_all", "run_experiment", "totals"]
 
 ROOT = Path(__file__).resolve().parents[2]
 ANALYTICS_CONN_ID = "supervisor_benchmark"
@@ -43,6 +45,28 @@ class Settings:
     reviewer_model: str | None = None
     max_iterations: int = 3
     budget_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of an experiment over the benchmark: a name and the author's provider and model."""
+
+    name: str
+    provider: str
+    model: str
+
+    @classmethod
+    def parse(cls, text: str) -> Arm:
+        """``NAME=PROVIDER:MODEL``, e.g. ``haiku=anthropic:claude-haiku-4-5``."""
+        name, _, rest = text.partition("=")
+        provider, _, model = rest.partition(":")
+        if not (name and provider in _PROVIDERS and model):
+            raise ValueError(f"an arm is NAME=PROVIDER:MODEL with PROVIDER one of {sorted(_PROVIDERS)}, got {text!r}")
+        return cls(name, provider, model)
+
+    def as_arm(self, index: int) -> dict[str, Any]:
+        """The arm as the spec builder maps it onto the operator."""
+        return {"name": self.name, "index": index, "settings": {"provider": self.provider, "model": self.model}}
 
 
 @dataclass
@@ -129,8 +153,12 @@ def _live_connections() -> dict[str, str]:
     return found
 
 
-def run_instance(instance: Instance, settings: Settings, run_id: str) -> Outcome:
-    """Run one instance through the operator, then evaluate its accepted change."""
+def run_instance(
+    instance: Instance, settings: Settings, run_id: str, arm: dict[str, Any] | None = None,
+    experiment: str | None = None,
+) -> Outcome:  # fmt: skip
+    """Run one instance through the operator (as one arm of ``experiment`` when given: its own map index, as in a
+    mapped Airflow task), then evaluate its accepted change."""
     from supervisor_lib.coding.settings import Roots
     from supervisor_lib.exceptions import ChangeNotAcceptedError
     from supervisor_lib.operators.coding import CodingTaskOperator
@@ -142,8 +170,9 @@ def run_instance(instance: Instance, settings: Settings, run_id: str) -> Outcome
         max_iterations=settings.max_iterations, provider=settings.provider, model=settings.model,
         reviewer_provider=settings.reviewer_provider, reviewer_model=settings.reviewer_model,
         budget_usd=settings.budget_usd, keep_workspace="never", analytics_conn_id=ANALYTICS_CONN_ID,
+        experiment=experiment, arm=arm,
     )  # fmt: skip
-    ti = _TaskInstance(task_id, run_id)
+    ti = _TaskInstance(task_id, run_id, map_index=arm["index"] if arm else -1)
     started = time.monotonic()
     try:
         result = operator.execute({"ti": ti})
@@ -178,14 +207,40 @@ def _outcome(instance: Instance, result: dict[str, Any], wall: float, roots: Any
     )
 
 
+def _run_id() -> str:
+    return f"bench__{time.strftime('%Y%m%dT%H%M%S')}__{uuid.uuid4().hex[:6]}"
+
+
 def run_all(
     instances: list[Instance], settings: Settings, work_dir: Path, *, live: bool, script: Path
 ) -> list[Outcome]:
     """Run every instance (one run id per invocation, so no answer is re-used from an earlier run)."""
-    run_id = f"bench__{time.strftime('%Y%m%dT%H%M%S')}__{uuid.uuid4().hex[:6]}"
+    run_id = _run_id()
     work_dir.mkdir(parents=True, exist_ok=True)
     with environment(work_dir, live, script):
         return [run_instance(instance, settings, run_id) for instance in instances]
+
+
+def run_experiment(
+    instances: list[Instance], settings: Settings, arms: list[Arm], work_dir: Path, *, live: bool, script: Path,
+    experiment: str, repeat: int = 1,
+) -> tuple[dict[str, list[Outcome]], dict[str, Any]]:  # fmt: skip
+    """Run every instance in every arm, ``repeat`` times (a fresh run id each, like a new scheduled DAG run);
+    return each arm's outcomes and the experiment's report from the store (which also holds the rows of earlier
+    invocations under the same ``experiment`` name)."""
+    from supervisor_lib.analytics.experiments import experiment_report
+    from supervisor_lib.store import get_store
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    outcomes: dict[str, list[Outcome]] = {arm.name: [] for arm in arms}
+    with environment(work_dir, live, script):
+        for _ in range(repeat):
+            run_id = _run_id()
+            for instance in instances:
+                for index, arm in enumerate(arms):
+                    outcome = run_instance(instance, settings, run_id, arm.as_arm(index), experiment)
+                    outcomes[arm.name].append(outcome)
+        return outcomes, experiment_report(get_store(ANALYTICS_CONN_ID), experiment)
 
 
 #: (heading, width, alignment) of the report's columns

@@ -7,8 +7,9 @@
 * ``human_approval`` → the spec approval operators, which show the results of the coding tasks they follow
   when the spec gives no ``body``.
 
-A ``pr_review`` with no refs and no patch file reviews the patches of the write tasks it depends on. Nothing
-heavy is imported here: the operators import their machinery when they run.
+A ``pr_review`` with no refs and no patch file reviews the patches of the write tasks it depends on. A task that
+runs an experiment is mapped over its arms (:func:`experiment_kwargs`). Nothing heavy is imported here: the
+operators import their machinery when they run.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from supervisor_lib.build.tasks import Factory
     from supervisor_lib.spec import ReviewerSpec, TaskSpec, WorkflowSpec
 
-__all__ = ["CODING_FACTORIES", "approval_task", "coding_task", "documentation_task", "report_task"]
+__all__ = ["CODING_FACTORIES", "approval_task", "coding_task", "documentation_task", "experiment_kwargs", "report_task"]
 
 #: spec types that run as a coding operator (their results can be shown to an approver)
 _CODING_TYPES = frozenset(TaskType) - {TaskType.LLM, TaskType.HUMAN_APPROVAL}
@@ -53,10 +54,42 @@ def _shared(spec: WorkflowSpec, task: TaskSpec, mapped: bool) -> dict[str, Any]:
     }
 
 
+#: the operator arguments an experiment arm may change (what ``_shared`` derives from the arm's settings)
+ARM_KEYS = ("provider", "route", "model", "max_tokens", "temperature", "system", "budget", "team")
+
+
+def experiment_kwargs(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> tuple[dict[str, Any], dict]:
+    """``(common, kwargs)`` of a task that runs an experiment: mapped over its arms (one map index per arm, named
+    after it in Airflow's UI; with ``foreach``, every item runs in every arm), each arm the operator arguments it
+    changes. The same task unchanged when it runs none.
+
+    Mapping rather than one task per arm: the task keeps its id, so downstream tasks and ``xcom_pull`` see every
+    arm's result as they see a ``foreach`` task's, and the arms share one set of inputs by construction.
+    """
+    from supervisor_lib.spec.models import arm_task
+
+    experiment = spec.experiment_of(task)
+    if experiment is None:
+        return common, {}
+    templated = task.foreach is not None
+    base = _shared(spec, task, templated)
+    arms = []
+    for index, arm in enumerate(experiment.arms):
+        changed = _shared(spec, arm_task(task, arm), templated)
+        settings = {key: changed.get(key) for key in ARM_KEYS if changed.get(key) != base.get(key)}
+        if arm.max_iterations is not None:
+            settings["max_iterations"] = arm.max_iterations
+        arms.append({"name": arm.name, "index": index, "settings": settings})
+    label = "{{ task.arm.name }}" + (": {{ task.item }}" if templated else "")
+    expand = {**common.get("_expand", {}), "arm": arms}
+    return {**common, "_expand": expand, "map_index_template": label}, {"experiment": experiment.name}
+
+
 def _pooled(common: dict[str, Any], shared: dict[str, Any], task: TaskSpec, default_max_tokens: int) -> dict[str, Any]:
     """``common`` with the pool of a mapped task (the scheduler reads it from the partial arguments, not from the
-    operator's ``__init__``, which picks the same default for a task that is not mapped)."""
-    if task.foreach is None or "pool" in common:
+    operator's ``__init__``, which picks the same default for a task that is not mapped). The arms of an experiment
+    share the task's own pool."""
+    if "_expand" not in common or "pool" in common:
         return common
     from supervisor_lib.coding.models import task_pool
 
@@ -78,8 +111,10 @@ def report_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> B
     mapped = task.foreach is not None
     reviews = task.type is TaskType.PR_REVIEW and not (task.base_ref or task.head_ref or task.patch_file)
     shared = _shared(spec, task, mapped)
+    common, experiment = experiment_kwargs(spec, task, common)
     return base._make(
         ReportOperator, _pooled(common, shared, task, ReportOperator.default_max_tokens), mapped, **shared,
+        **experiment,
         base_ref=task.base_ref, head_ref=task.head_ref, patch_file=task.patch_file,
         issue=base._templated(task.issue, mapped), issue_file=task.issue_file,
         review_upstreams=_upstreams(spec, task, writes_only=True) if reviews else [],
@@ -110,8 +145,10 @@ def coding_task(spec: WorkflowSpec, task: TaskSpec, common: dict[str, Any]) -> B
     mapped = task.foreach is not None
     shared = _shared(spec, task, mapped)
     check = task.validation
+    common, experiment = experiment_kwargs(spec, task, common)
     return base._make(
         CodingTaskOperator, _pooled(common, shared, task, CodingTaskOperator.default_max_tokens), mapped, **shared,
+        **experiment,
         validate_command=check.command if check else None, validate_timeout=check.timeout if check else 300.0,
         max_iterations=task.max_iterations or 3, keep_workspace=str(task.keep_workspace or "on_failure"),
         reviewer_provider=_reviewer_provider(task.reviewer, task, shared["provider"]),

@@ -18,7 +18,8 @@ from airflow.sdk import BaseOperator
 from supervisor_lib.operators.flow import skip_unless
 
 if TYPE_CHECKING:
-    from supervisor_lib.coding.chat import Ask
+    from supervisor_lib.coding.chat import Chat
+    from supervisor_lib.coding.experiments import ArmRun
     from supervisor_lib.coding.jobs import Target
     from supervisor_lib.coding.loop import Check
     from supervisor_lib.coding.models import TaskModels
@@ -64,6 +65,10 @@ class _SupervisedTaskOperator(BaseOperator):
     :param budget: the DAG's spend limits across runs (a spec's ``budget:`` block; see ``docs/routing.md``). With
         it, or a global budget that applies, every model call reserves its worst case against each limit first.
     :param team: the team this task's spend counts for (default: the budget's ``team``).
+    :param experiment: the experiment this task runs (``docs/experiments.md``): its outcome is recorded per arm.
+    :param arm: the experiment arm of this task instance, ``{"name", "index", "settings"}``: ``settings`` replace
+        the task's ``provider``, ``model``, ``route``, ``max_tokens``, ``temperature``, ``system``, ``budget``,
+        ``team`` (and a write task's ``max_iterations``). The builder maps the task over its arms.
 
     Without a ``pool``, the task queues in its provider's pool (a routed task: its first choice's), as llm tasks do:
     see :func:`~supervisor_lib.coding.models.task_pool`.
@@ -97,9 +102,16 @@ class _SupervisedTaskOperator(BaseOperator):
         route: Mapping[str, Any] | None = None,
         budget: Mapping[str, Any] | None = None,
         team: str | None = None,
+        experiment: str | None = None,
+        arm: Mapping[str, Any] | None = None,
         pool: str | None = None,  # named, so that a DAG's default_args pool reaches it (Airflow fills only named ones)
         **kwargs: Any,
     ) -> None:
+        # an experiment arm's settings replace the task's
+        chosen: dict[str, Any] = {"provider": provider, "model": model, "route": route, "max_tokens": max_tokens,
+                  "temperature": temperature, "system": system, "budget": budget, "team": team}  # fmt: skip
+        chosen |= {k: v for k, v in ((arm or {}).get("settings") or {}).items() if k in chosen}
+        provider, model, route, max_tokens, temperature, system, budget, team = chosen.values()
         if pool is None:  # queue with the provider's other calls instead of in default_pool
             from supervisor_lib.coding.models import task_pool
 
@@ -114,6 +126,23 @@ class _SupervisedTaskOperator(BaseOperator):
         self.max_tokens, self.temperature, self.system = max_tokens, temperature, system
         self.budget_usd, self.cache, self.when, self.item = budget_usd, cache, when, item
         self.context_tokens, self.spec_file, self.analytics_conn_id = context_tokens, spec_file, analytics_conn_id
+        self.experiment, self.arm = experiment, (dict(arm) if arm else None)
+
+    def as_arm(self, scope: CallScope, author: Chat) -> ArmRun | None:
+        """What records this try as an experiment arm's run (``None`` when the task runs no experiment)."""
+        if self.experiment is None or self.arm is None:
+            return None
+        from supervisor_lib.coding.experiments import ArmRun
+
+        return ArmRun(self.experiment, self.arm, scope, lambda: author.label, self.analytics_conn_id, self.log)
+
+    def run_job(self, scope: CallScope, author: Chat, job: Any, skips: tuple[type[BaseException], ...] = ()) -> Any:
+        """``job()``, recorded as an experiment arm's run when the task runs an experiment."""
+        arm = self.as_arm(scope, author)
+        result = arm.run(job, skips) if arm is not None else job()
+        if arm is not None:
+            result = {**result, "experiment": {"name": self.experiment, "arm": arm.arm["name"]}}
+        return result
 
     def call_scope(self, context: Any) -> CallScope:
         """Where this task's calls happen (each call adds its own step)."""
@@ -133,7 +162,7 @@ class _SupervisedTaskOperator(BaseOperator):
         )  # fmt: skip
         return self._models
 
-    def author(self, scope: CallScope) -> Ask:
+    def author(self, scope: CallScope) -> Chat:
         """The task's own model (see :class:`~supervisor_lib.coding.models.TaskModels`)."""
         max_tokens = self.max_tokens or self.default_max_tokens
         return self.models(scope).author(self.provider, self.model, self.conn_id, max_tokens)
@@ -231,8 +260,10 @@ class ReportOperator(_SupervisedTaskOperator):
             upstream_patches=patches, extra_system=self.system, project_root=find_project_root(self.spec_file),
         )  # fmt: skip
         scope = self.call_scope(context)
+        author = self.author(scope)
         try:
-            result = run_report_job(job, scope, self.author(scope), Roots.from_env(), self.log)
+            result = self.run_job(scope, author, lambda: run_report_job(job, scope, author, Roots.from_env(), self.log),
+                                  (NothingToReviewError,))  # fmt: skip
         except NothingToReviewError as err:
             raise AirflowSkipException(f"skipped: {err}") from err
         except (ValueError, FileNotFoundError) as err:
@@ -300,6 +331,7 @@ class CodingTaskOperator(_SupervisedTaskOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.build_on = list(build_on)
+        max_iterations = ((self.arm or {}).get("settings") or {}).get("max_iterations", max_iterations)
         self.validate_command, self.validate_timeout = validate_command, validate_timeout
         self.max_iterations, self.keep_workspace, self.sandbox = max_iterations, keep_workspace, sandbox
         self.reviewer_provider, self.reviewer_model, self.reviewer_conn_id = (
@@ -331,7 +363,11 @@ class CodingTaskOperator(_SupervisedTaskOperator):
         )  # fmt: skip
         scope = self.call_scope(context)
         author = self.author(scope)
-        result = self.with_routed(run_write_job(job, scope, author, Roots.from_env(), self.log, self._reviewer()))
+        reviewer = self._reviewer()
+        run = self.run_job(
+            scope, author, lambda: run_write_job(job, scope, author, Roots.from_env(), self.log, reviewer)
+        )
+        result = self.with_routed(run)
         self.log_result(result)
         if result["status"] in ("failed", "rejected"):
             context["ti"].xcom_push(key="return_value", value=result)

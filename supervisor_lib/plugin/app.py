@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from supervisor_lib.analytics import findings, operations, queries, spend
+from supervisor_lib.analytics.experiments import experiment_report
 from supervisor_lib.analytics.filters import FilterError, Filters
 from supervisor_lib.plugin.stores import StorePool
 from supervisor_lib.plugin.transcripts import task_transcript
@@ -239,6 +240,19 @@ def tile(store: StoreDep, readable: Readable) -> Response:
     now = datetime.now(UTC)
     week = findings.open_count(store, readable, now - timedelta(days=7))
     return JSONResponse({**queries.tile(store, readable, now), "open_anomalies": week})
+
+
+@router.get("/experiments", dependencies=_VIEW)
+def experiments(
+    store: StoreDep, readable: Readable,
+    experiment: Annotated[str | None, Query(max_length=250, pattern=_NO_NUL)] = None,
+    format: Format = "json",
+) -> Response:  # fmt: skip
+    """One model experiment (default: the newest) over the DAGs the user may read: per-arm pass rate, cost, tokens,
+    latency and iterations with intervals, the comparisons with the baseline arm and the verdict; CSV: one row per
+    arm."""
+    report = experiment_report(store, experiment, dag_ids=readable)
+    return _answer(report if format == "json" else [_flat(arm) for arm in report["arms"]], format, "experiment")
 
 
 @router.get("/dags/{dag_id}", dependencies=_RUN)

@@ -23,7 +23,8 @@ _EXPORTS: dict[str, str] = {
     "json_schema": "supervisor_lib.spec.schema",
     "when_truthy": "supervisor_lib.templating",
     **dict.fromkeys(
-        ("READ_ONLY_TYPES", "WRITE_TYPES", "BudgetSpec", "KeepWorkspace", "Provider", "ReviewerSpec", "TaskDefaults",
+        ("READ_ONLY_TYPES", "WRITE_TYPES", "ArmSpec", "BudgetSpec", "ExperimentSpec", "KeepWorkspace", "Provider",
+         "ReviewerSpec", "TaskDefaults",
          "TaskSpec", "TaskType", "TriggerRule", "ValidateSpec", "WorkflowSpec"),
         "supervisor_lib.spec.models",
     ),
@@ -32,7 +33,9 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "READ_ONLY_TYPES",
     "WRITE_TYPES",
+    "ArmSpec",
     "BudgetSpec",
+    "ExperimentSpec",
     "KeepWorkspace",
     "Provider",
     "ReviewerSpec",
@@ -57,7 +60,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from supervisor_lib.spec.models import (
         READ_ONLY_TYPES,
         WRITE_TYPES,
+        ArmSpec,
         BudgetSpec,
+        ExperimentSpec,
         KeepWorkspace,
         Provider,
         ReviewerSpec,

@@ -265,6 +265,51 @@ class WorkflowNotify(TaskNotify):
     )
 
 
+class ArmSpec(_Model):
+    """One arm of an experiment: what it changes in the task. Unset fields keep the task's own settings."""
+
+    name: TaskId = Field(description="The arm's name, shown as the map index in Airflow: letters, digits, _ . -")
+    provider: ProviderName | None = Field(
+        None, description="anthropic, openai, auto or a plugin's provider; default: the task's."
+    )
+    model: Text | None = Field(
+        None, description="The model; default: the task's when the provider is the task's, else the provider's."
+    )
+    system: Template | None = Field(None, description="System prompt variant (templated), replacing the task's.")
+    temperature: Annotated[float, Strict(), Ge(0), Le(2)] | None = Field(None, description="Sampling temperature.")
+    max_tokens: Annotated[int, Strict(), Ge(1)] | None = Field(None, description="Output token limit per call.")
+    max_iterations: Annotated[int, Strict(), Ge(1), Le(10)] | None = Field(
+        None, description="Write tasks: attempts to reach a passing change (1-10)."
+    )
+
+    def overrides(self) -> dict[str, Any]:
+        """The task settings this arm sets (``provider``, ``model``, ``system``...), by name."""
+        return self.model_dump(exclude={"name"}, exclude_none=True)
+
+
+class ExperimentSpec(_Model):
+    """Run a supervised coding task once per arm on the same inputs, and record each arm's outcome
+    (``docs/experiments.md``). The first arm is the baseline the others are compared with."""
+
+    name: TaskId = Field(description="The experiment's name: its results across runs and DAGs are kept under it.")
+    arms: Annotated[tuple[ArmSpec, ...], NonEmpty] = Field(
+        description="Two or more arms, the baseline first.", json_schema_extra={"minItems": 2}
+    )
+
+    @model_validator(mode="after")
+    def _check_arms(self) -> ExperimentSpec:
+        findings = [] if len(self.arms) >= 2 else [validate.Finding(("arms",), "needs two arms or more to compare")]
+        seen: set[str] = set()
+        for i, arm in enumerate(self.arms):
+            if arm.name in seen:
+                findings.append(validate.Finding(("arms", i, "name"), f"arm '{arm.name}' is named twice"))
+            seen.add(arm.name)
+            if problem := validate.model_mismatch(arm.provider, arm.model):
+                findings.append(validate.Finding(("arms", i, "model"), problem))
+        validate.raise_findings(findings)
+        return self
+
+
 class TaskSpec(TaskSettings):
     """One task of a workflow, as written. Read it through ``WorkflowSpec.effective`` to get defaults merged in."""
 
@@ -299,6 +344,11 @@ class TaskSpec(TaskSettings):
     )
     keep_workspace: KeepWorkspace | None = Field(
         None, description="Write tasks: keep the workspace. Default on_failure."
+    )
+    experiment: ExperimentSpec | None = Field(
+        None,
+        description="Supervised coding tasks: run once per arm (provider, model, prompt, parameters) and "
+        "compare the arms (docs/experiments.md).",
     )
     subject: Template | None = Field(None, description="human_approval: the subject (templated).")
     body: Template | None = Field(None, description="human_approval: the body (templated).")
@@ -386,6 +436,9 @@ class WorkflowSpec(_Model):
     notify: WorkflowNotify | None = Field(
         None, description="Notifiers told about runs that fail or succeed, anomalies and budget shares crossed."
     )
+    experiment: ExperimentSpec | None = Field(
+        None, description="An experiment every supervised coding task without its own runs (docs/experiments.md)."
+    )
     tasks: Annotated[tuple[TaskSpec, ...], NonEmpty] = Field(
         description="The tasks, in any order (at least one).", json_schema_extra={"minItems": 1}
     )
@@ -451,6 +504,12 @@ class WorkflowSpec(_Model):
             self._effective[written.id] = cached
         return cached[2]
 
+    def experiment_of(self, task: TaskSpec) -> ExperimentSpec | None:
+        """The experiment ``task`` runs: its own, else the workflow's for a supervised coding task."""
+        if task.experiment is not None or task.type in (TaskType.LLM, TaskType.HUMAN_APPROVAL):
+            return task.experiment
+        return self.experiment
+
     @property
     def effective_tasks(self) -> tuple[TaskSpec, ...]:
         """Every task through ``effective``, in file order."""
@@ -511,6 +570,21 @@ def _merge(task: TaskSpec, defaults: TaskDefaults) -> TaskSpec:
     return task.model_copy(update=update)
 
 
+def arm_task(task: TaskSpec, arm: ArmSpec) -> TaskSpec:
+    """``task`` (effective) with ``arm``'s settings: an arm that changes the provider and names no model uses that
+    provider's default model, as a task that picks another provider than ``defaults`` does."""
+    update = arm.overrides()
+    if "provider" in update and "model" not in update and update["provider"] != task.provider:
+        update["model"] = None
+    elif "model" in update and "provider" not in update:
+        from supervisor_lib.model_facts import provider_of
+
+        owner = provider_of(update["model"])
+        if owner is not None and str(task.provider) not in (owner, "auto"):
+            update["provider"] = owner  # a model of the other provider: the arm switches provider with it
+    return task.model_copy(update=update)
+
+
 def _param_findings(spec: WorkflowSpec) -> list[validate.Finding]:
     """A scheduled run has no conf, so Airflow refuses a schedule while a param has no default (``DAG`` raises)."""
     if spec.schedule is None:
@@ -544,6 +618,9 @@ def _model_findings(spec: WorkflowSpec) -> list[validate.Finding]:
                 findings.append(validate.Finding(("tasks", i, "model" if task.model else "provider"), problem))
         if task.reviewer and (problem := validate.model_mismatch(task.reviewer.provider, task.reviewer.model)):
             findings.append(validate.Finding(("tasks", i, "reviewer", "model"), problem))
+    if spec.experiment is not None and not any(spec.experiment_of(task) is spec.experiment for task in spec.tasks):
+        why = "no task runs it: it applies to supervised coding tasks (not llm or human_approval) without their own"
+        findings.append(validate.Finding(("experiment",), why))
     return findings
 
 

@@ -302,7 +302,9 @@ _ONLY_FOR: dict[str, tuple[str, ...]] = {
     "subject": ("human_approval",),
     "body": ("human_approval",),
     "options": ("human_approval",),
-}
+    "experiment": ("pr_review", "issue_summary", "code_analysis", "security_audit", "documentation", "bug_fix",
+                   "feature", "refactor", "testing"),
+}  # fmt: skip
 _WRITE_ONLY = ("validate", "max_iterations", "reviewer", "keep_workspace")
 _MODEL_ONLY = (
     "provider",
@@ -332,6 +334,7 @@ def task_findings(task: Any) -> list[Finding]:
     return [
         *_for_other_types(task),
         *_for_write_tasks(task),
+        *_for_arms(task),
         *_for_model_calls(task),
         *_conflicts(task),
         *_missing_prompt(task),
@@ -377,6 +380,16 @@ def _for_other_types(task: Any) -> list[Finding]:
         for key, kinds in _ONLY_FOR.items()
         if kind not in kinds and _value(task, key) is not None
     ]
+
+
+def _for_arms(task: Any) -> list[Finding]:
+    arms = task.experiment.arms if task.experiment is not None else ()
+    return [
+        Finding(("experiment", "arms", i, "max_iterations"), f"applies only to tasks that change code; {task.type} "
+                "is read-only")
+        for i, arm in enumerate(arms)
+        if arm.max_iterations is not None and not task.writes
+    ]  # fmt: skip
 
 
 def _for_write_tasks(task: Any) -> list[Finding]:

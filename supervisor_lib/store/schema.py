@@ -85,6 +85,29 @@ RESPONSE_CACHE_COLUMNS: tuple[str, ...] = (
     "created_at",
 )
 
+#: the columns of ``experiment_runs``, in table order (one row per arm's run of a task instance)
+EXPERIMENT_RUN_COLUMNS: tuple[str, ...] = (
+    "experiment",
+    "arm",
+    "arm_index",
+    "dag_id",
+    "run_id",
+    "task_id",
+    "map_index",
+    "try_number",
+    "task_type",
+    "provider",
+    "model",
+    "status",
+    "passed",
+    "review",
+    "iterations",
+    "tokens",
+    "cost_usd",
+    "duration_s",
+    "recorded_at",
+)
+
 #: the columns of ``batches``, in table order
 BATCH_COLUMNS: tuple[str, ...] = (
     "provider",
@@ -435,6 +458,38 @@ MIGRATIONS: tuple[Migration, ...] = (
             derived_backfill_sql("day_type"),
             derived_backfill_sql("day_task"),
             derived_backfill_sql("day_error"),
+        ),
+    ),
+    Migration(
+        12,
+        "experiment_runs: one row per experiment arm's run of a task instance (the last try's outcome), so an"
+        " experiment's report spans days of scheduled runs",
+        statements=(
+            """CREATE TABLE IF NOT EXISTS experiment_runs (
+                experiment TEXT NOT NULL,
+                arm TEXT NOT NULL,
+                arm_index INTEGER NOT NULL DEFAULT 0,
+                dag_id TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                task_id TEXT NOT NULL,
+                map_index INTEGER NOT NULL DEFAULT -1,
+                try_number INTEGER NOT NULL,
+                task_type TEXT NOT NULL,
+                provider TEXT NOT NULL,
+                model TEXT NULL,
+                status TEXT NOT NULL,
+                passed {boolean} NOT NULL,
+                review TEXT NULL,
+                iterations INTEGER NOT NULL DEFAULT 0,
+                tokens INTEGER NOT NULL DEFAULT 0,
+                cost_usd {real} NULL,
+                duration_s {real} NOT NULL,
+                recorded_at {timestamp} NOT NULL,
+                PRIMARY KEY (experiment, arm, dag_id, run_id, task_id, map_index)
+            )""",
+            # the report reads one experiment (or all) over a time range; the plugin filters by DAG
+            "CREATE INDEX IF NOT EXISTS ix_experiment_runs_time ON experiment_runs (experiment, recorded_at)",
+            "CREATE INDEX IF NOT EXISTS ix_experiment_runs_dag ON experiment_runs (dag_id, experiment)",
         ),
     ),
 )

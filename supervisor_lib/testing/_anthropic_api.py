@@ -21,6 +21,7 @@ from supervisor_lib.testing._core import (
     json_reply,
     new_id,
     prompt_text,
+    request_model,
     usage_counts,
     with_key,
 )
@@ -110,7 +111,7 @@ def _messages(state: State, req: Incoming) -> Reply:
     body: dict[str, Any] = req.json
     if body.get("stream"):
         return error_reply(400, "streaming is not scripted by the fake provider; call without stream=True")
-    decision = state.decide(ANTHROPIC, prompt_text(body))
+    decision = state.decide(ANTHROPIC, prompt_text(body), request_model(body))
     if decision.fault:
         reply = Reply(status=200, fault=decision.fault)
     elif decision.answer is None:
@@ -272,7 +273,7 @@ def _invalid_batch(body: Any) -> str | None:
 def _batch_item(state: State, item: dict[str, Any]) -> dict[str, Any]:
     """Answer one batch request by the same rules as a single call (latency does not apply in batches)."""
     params = item["params"]
-    decision = state.decide(ANTHROPIC, prompt_text(params))
+    decision = state.decide(ANTHROPIC, prompt_text(params), request_model(params))
     if decision.fault:  # a broken connection has no batch equivalent: report it as an API error
         message_text = f"scripted {decision.fault} fault (fake provider rule {decision.rule_index})"
         decision = Decision(decision.rule_index, status=500, message=message_text)

@@ -65,6 +65,12 @@ def prompt_text(body: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def request_model(body: dict[str, Any]) -> str | None:
+    """The model a request names, for rules that answer one model only."""
+    model = body.get("model")
+    return model if isinstance(model, str) else None
+
+
 @dataclass
 class Reply:
     """What the HTTP layer should send back; ``fault`` names a connection-level fault that replaces the answer."""
@@ -137,12 +143,12 @@ class RuleBook:
         with self._lock:
             return list(self._rules)
 
-    def take(self, provider: str, prompt: str) -> tuple[int, Rule] | None:
+    def take(self, provider: str, prompt: str, model: str | None = None) -> tuple[int, Rule] | None:
         """Find the first live rule for this request and consume one of its uses (atomically)."""
         with self._lock:
             for index, rule in enumerate(self._rules):
                 remaining = self._remaining[index]
-                if remaining == 0 or not rule.matches(provider, prompt):
+                if remaining == 0 or not rule.matches(provider, prompt, model):
                     continue
                 if remaining is not None:
                     self._remaining[index] = remaining - 1
@@ -150,9 +156,12 @@ class RuleBook:
         return None
 
 
-def decide(rules: RuleBook, provider: str, prompt: str, *, strict: bool, default_text: str, latency: float) -> Decision:
-    """Pick the rule for a generation request and turn it into a :class:`Decision`."""
-    found = rules.take(provider, prompt)
+def decide(
+    rules: RuleBook, provider: str, prompt: str, *, strict: bool, default_text: str, latency: float,
+    model: str | None = None,
+) -> Decision:  # fmt: skip
+    """Pick the rule for a generation request (for ``model``) and turn it into a :class:`Decision`."""
+    found = rules.take(provider, prompt, model)
     if found is None:
         if strict:
             head = prompt[:PROMPT_HEAD_CHARS]
@@ -233,11 +242,10 @@ class State:
     batches: dict[str, Any] = field(default_factory=dict)
     files: dict[str, Any] = field(default_factory=dict)
 
-    def decide(self, provider: str, prompt: str) -> Decision:
-        """Pick the rule for one generation request with the current settings."""
-        return decide(
-            self.rules, provider, prompt, strict=self.strict, default_text=self.default_text, latency=self.latency
-        )
+    def decide(self, provider: str, prompt: str, model: str | None = None) -> Decision:
+        """Pick the rule for one generation request (naming ``model``) with the current settings."""
+        return decide(self.rules, provider, prompt, strict=self.strict, default_text=self.default_text,
+                      latency=self.latency, model=model)  # fmt: skip
 
     def note_cache_prefix(self, key: str) -> bool:
         """Remember a prompt-cache prefix; return True when it was already cached (a cache read)."""

@@ -16,6 +16,7 @@ from supervisor_lib.testing._core import (
     json_reply,
     new_id,
     prompt_text,
+    request_model,
     unix_now,
     usage_counts,
     with_key,
@@ -91,7 +92,7 @@ def _generate(state: State, req: Incoming) -> Reply:
     body: dict[str, Any] = req.json
     if body.get("stream"):
         return error_reply(400, "streaming is not scripted by the fake provider; call without stream=True")
-    decision = state.decide(OPENAI, prompt_text(body))
+    decision = state.decide(OPENAI, prompt_text(body), request_model(body))
     if decision.fault:
         reply = Reply(status=200, fault=decision.fault)
     elif decision.answer is None:

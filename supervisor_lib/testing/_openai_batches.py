@@ -11,7 +11,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
-from supervisor_lib.testing._core import Incoming, Reply, State, new_id, prompt_text
+from supervisor_lib.testing._core import Incoming, Reply, State, new_id, prompt_text, request_model
 from supervisor_lib.testing._openai_api import GENERATORS, error_payload, error_reply, invalid_params, ok
 from supervisor_lib.testing._rules import OPENAI
 
@@ -177,7 +177,7 @@ def _answer_line(state: State, line_no: int, raw: str, endpoint: str, batch: Ope
     if problem or not item.get("custom_id"):
         batch.invalid.append({"code": "invalid_request", "line": line_no, "message": problem or "custom_id missing"})
         return
-    decision = state.decide(OPENAI, prompt_text(body))
+    decision = state.decide(OPENAI, prompt_text(body), request_model(body))
     request_id = new_id("req_")
     if decision.answer is not None:
         response = {"status_code": 200, "request_id": request_id, "body": GENERATORS[endpoint](body, decision.answer)}

@@ -53,6 +53,8 @@ class Rule:
 
     Args:
         provider: ``"anthropic"``, ``"openai"`` or None for both.
+        model: the model the request names (exactly); None matches every model. Lets one script answer two models
+            differently (the offline coding benchmark's experiment arms).
         match: a substring or compiled regex searched in the request's prompt text (system, messages, input);
             None matches every request.
         text: the answer text.
@@ -71,6 +73,7 @@ class Rule:
     """
 
     provider: str | None = None
+    model: str | None = None
     match: str | re.Pattern[str] | None = None
     text: str | None = None
     json: Any = None
@@ -89,9 +92,11 @@ class Rule:
         if self.times is not None and self.times < 1:
             raise ValueError(f"times must be None or >= 1, got {self.times}")
 
-    def matches(self, provider: str, prompt: str) -> bool:
-        """Tell whether this rule applies to a request of ``provider`` whose prompt text is ``prompt``."""
+    def matches(self, provider: str, prompt: str, model: str | None = None) -> bool:
+        """Tell whether this rule applies to a request of ``provider`` for ``model`` whose prompt text is ``prompt``."""
         if self.provider is not None and self.provider != provider:
+            return False
+        if self.model is not None and self.model != model:
             return False
         if self.match is None:
             return True

@@ -48,3 +48,25 @@ def test_the_command_line_runs_one_instance(tmp_path: Path, capsys: pytest.Captu
     assert main(["--only", "payments__fee-1", "--work-dir", str(tmp_path / "work"), "--json", str(out)]) == 0
     assert "pass@1: 1/1 (100%)" in capsys.readouterr().out
     assert json.loads(out.read_text())["instances"][0]["resolved"] is True
+
+
+def test_an_experiment_over_the_benchmark_prints_a_per_arm_table_with_intervals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "experiment.json"
+    only = ["--only", "calculator__add-1", "--only", "strings__truncate-1", "--only", "inventory__refactor-1"]
+    arms = ["--arms", "sonnet=anthropic:claude-sonnet-4-6", "haiku=anthropic:claude-haiku-4-5"]
+    work = ["--work-dir", str(tmp_path / "work"), "--experiment", "bench-test", "--json", str(out)]
+    assert main([*only, *arms, *work]) == 0
+
+    text = capsys.readouterr().out
+    table = text[text.index("experiment bench-test: 2 arms, 6 runs in benchmark_coding") :].splitlines()
+    assert table[3].split()[:5] == ["sonnet", "anthropic:claude-sonnet-4-6", "3", "100%", "[44%,"]  # Wilson 3/3
+    assert table[4].split()[:5] == ["haiku", "anthropic:claude-haiku-4-5", "3", "67%", "[21%,"]  # Wilson 2/3
+    assert table[-1].startswith("verdict: ") and "more runs per arm needed" in table[-1]
+    report = json.loads(out.read_text())
+    sonnet, haiku = report["experiment"]["arms"]
+    assert haiku["iterations"]["estimate"] == pytest.approx((1 + 3 + 3) / 3)  # truncate: 3, the refactor: 3, failed
+    assert haiku["statuses"] == {"failed": 1, "passed": 2} and sonnet["statuses"] == {"passed": 3}
+    assert haiku["cost_usd"]["estimate"] < sonnet["cost_usd"]["estimate"]
+    assert [o["resolved"] for o in report["arms"]["haiku"]["instances"]] == [True, True, False]

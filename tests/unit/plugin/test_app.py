@@ -29,7 +29,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 ROUTES: list[tuple[str, str | None]] = [
     ("overview", None), ("series?metric=calls&group_by=dag", None), ("top?by=dag", None), ("top?by=run", None),
     ("errors", None), ("providers", None), ("budgets", None), ("decisions", None), ("tile", None), ("stamp", None),
-    ("facets", None), ("anomalies", None), ("anomalies/mutes", None), ("forecast", None),
+    ("facets", None), ("anomalies", None), ("anomalies/mutes", None), ("forecast", None), ("experiments", None),
     ("dags/dag_a", "dag_a"), ("dags/dag_a/runs/r1", "dag_a"), ("dags/dag_a/runs/r1/tasks/fix/-1", "dag_a"),
     ("dags/dag_b", "dag_b"), ("dags/dag_b/runs/r2", "dag_b"), ("dags/dag_b/runs/r2/tasks/fix/-1", "dag_b"),
 ]  # fmt: skip
@@ -59,6 +59,16 @@ def _seed(store: Store) -> None:
     ] + [Finding(kind="error_burst", subject="provider:anthropic", occurred_at=NOW - timedelta(minutes=3),
                  score=4.0, reason="anthropic failed 14 of 20 calls", group_key="g-p", provider="anthropic")],
         NOW)  # fmt: skip
+    from supervisor_lib.store.experiments import ArmOutcome, record_outcome
+
+    for dag, n, arm, index in [(d, n, a, i) for d in ("dag_a", "dag_b") for n in range(3)
+                               for i, a in enumerate(("base", "cheap"))]:  # fmt: skip
+        record_outcome(store, ArmOutcome(
+            experiment=f"models_{dag}", arm=arm, arm_index=index, dag_id=dag, run_id=f"r{n}", task_id="fix",
+            map_index=index, try_number=1, task_type="bug_fix", provider="anthropic", model=f"m{index}",
+            status="passed", passed=True, review=None, iterations=1, tokens=100, duration_s=2.0,
+            cost_usd=(0.01 if dag == "dag_a" else 0.1) / (index + 1), recorded_at=NOW - timedelta(hours=n),
+        ))  # fmt: skip
     state = RoutingState(store)
     for dag, run in (("dag_a", "r1"), ("dag_b", "r2")):
         state.log_decision({"decision_id": f"d-{dag}", "dag_id": dag, "run_id": run, "task_id": "fix",
@@ -145,6 +155,21 @@ def test_the_numbers_each_user_sees(client: TestClient) -> None:
     for user, spent in ((admin, 0.53), (alice, 0.03)):  # the forecast's history: today (or yesterday at midnight)
         assert sum(day["spend_usd"] for day in _get(client, "forecast", user).json()["history"]) == pytest.approx(spent)
     assert _get(client, "tile", alice).json()["errors_today"] in (0, 1)  # 1 unless the test runs at midnight
+
+
+def test_the_experiments_view_per_user(client: TestClient) -> None:
+    admin, alice = _token(client, "admin", "admin"), _token(client, "alice", "viewer")
+    assert set(_get(client, "experiments", admin).json()["experiments"]) == {"models_dag_a", "models_dag_b"}
+    mine = _get(client, "experiments", alice).json()
+    assert mine["experiments"] == ["models_dag_a"] and mine["experiment"] == "models_dag_a"
+    base, cheap = mine["arms"]
+    assert (base["arm"], base["runs"], base["passed"], cheap["arm"]) == ("base", 3, 3, "cheap")
+    assert base["pass_rate"]["low"] == pytest.approx(0.4385, abs=1e-4)  # Wilson, 3 of 3
+    assert cheap["cost_usd"]["estimate"] == pytest.approx(0.005)
+    assert "not enough runs to tell" in mine["verdict"]
+    assert _get(client, "experiments?experiment=models_dag_b", alice).json()["arms"] == []  # not hers: nothing
+    csv_lines = _get(client, "experiments?format=csv", alice).text.strip().splitlines()
+    assert csv_lines[0].startswith("arm,models,runs,passed,pass_rate.estimate") and len(csv_lines) == 3
 
 
 def test_the_transcript_tab_shows_calls_and_artifacts_masked(client: TestClient) -> None:

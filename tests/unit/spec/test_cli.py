@@ -96,3 +96,29 @@ def test_no_command_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as caught:
         main([])
     assert caught.value.code == 2
+
+
+def test_experiment_report_prints_the_arms_table_and_the_verdict(tmp_path: Path) -> None:
+    from supervisor_lib.store import Store
+    from tests.unit.analytics.test_experiments import _seed
+
+    url = f"sqlite:///{tmp_path / 'analytics.db'}"
+    store = Store.from_url(url)
+    _seed(store, runs=6, base_passes=5, other_passes=4)
+    store.close()
+
+    done = _run("experiment", "report", "--store", url)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("experiment sonnet-vs-haiku: 2 arms, 12 runs")
+    assert [line.split()[0] for line in lines[3:5]] == ["sonnet", "haiku"]
+    assert "83% [44%, 97%]" in lines[3] and "67% [30%, 90%]" in lines[4]  # Wilson 5/6 and 4/6
+    assert lines[-1].startswith("verdict: arm haiku is cheaper") and "122 more runs per arm needed" in lines[-1]
+
+    as_json = json.loads(_run("experiment", "report", "--store", url, "--json").stdout)
+    assert [arm["runs"] for arm in as_json["arms"]] == [6, 6]
+    assert as_json["comparisons"][0]["more_runs_needed"] == 122
+    missing = _run("experiment", "report", "--store", url, "--experiment", "nope")
+    assert missing.returncode == 1 and "known: sonnet-vs-haiku" in missing.stderr
+    assert _run("experiment", "report", "--store", f"sqlite:///{tmp_path / 'typo.db'}").returncode == 1
+    assert not (tmp_path / "typo.db").exists()

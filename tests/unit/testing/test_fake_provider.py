@@ -132,6 +132,20 @@ def test_rules_match_substring_regex_and_provider(
     assert ask_gpt(openai_client, "fix ticket-x please") == DEFAULT_TEXT
 
 
+def test_rules_can_answer_one_model_only(
+    fake_provider: FakeProviderServer, anthropic_client: anthropic.Anthropic
+) -> None:
+    fake_provider.add_rules([Rule(model="claude-sonnet-4-6", match="fix", text="sonnet fix"),
+                             Rule(match="fix", text="any model's fix")])  # fmt: skip
+
+    sonnet = anthropic_client.messages.create(model="claude-sonnet-4-6", max_tokens=64,
+                                              messages=[{"role": "user", "content": "fix it"}])  # fmt: skip
+
+    assert sonnet.content[0].text == "sonnet fix"  # type: ignore[union-attr]
+    assert ask_claude(anthropic_client, "fix it").content[0].text == "any model's fix"  # type: ignore[union-attr]
+    assert Rule.from_dict({"model": "gpt-5", "text": "x"}).matches("openai", "", "gpt-5")
+
+
 def test_rules_see_system_prompt_and_instructions(
     fake_provider: FakeProviderServer, anthropic_client: anthropic.Anthropic, openai_client: openai.OpenAI
 ) -> None:

@@ -5,6 +5,7 @@ import { useMemo, useState } from "react";
 import { AnomalyList } from "./Anomalies";
 import { type Params, useApi, useStamp } from "./api";
 import { Chart, type Line } from "./Chart";
+import { Experiments } from "./Experiments";
 import { count, percent, seconds, usd, when } from "./format";
 import {
   AirflowLink, Card, type Column, DataTable, Exports, Kpi, Loading, Outcome, Problem, runPath, Stacked,
@@ -192,6 +193,8 @@ export function Overview() {
         <AnomalyList rows={anomalies.data} onChange={() => setChanged((n) => n + 1)}
           empty="No anomalies in this range (the scan runs every 15 minutes: supervisor_anomaly_scan)." />
       </Card>
+
+      <Experiments stamp={stamp} />
 
       <Card title="Spend this month and its forecast" testId="forecast" actions={<Exports path="forecast" params={narrow} name="forecast" />}>
         <Problem error={forecast.error} />

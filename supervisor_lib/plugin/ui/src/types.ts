@@ -113,3 +113,23 @@ export type Anomaly = {
   provider: string | null; model: string | null; score: number; reason: string; group_key: string;
   status: "open" | "acknowledged"; status_by: string | null; status_at: string | null; alerted_at: string | null;
 };
+
+// supervisor_lib/analytics/experiments.py
+export type Estimate = { estimate: number | null; low: number | null; high: number | null };
+
+export type ExperimentArm = {
+  arm: string; models: string[]; runs: number; passed: number; pass_rate: Estimate; cost_usd: Estimate;
+  tokens: Estimate; duration_s: Estimate; iterations: Estimate; statuses: Record<string, number>;
+};
+
+export type ExperimentComparison = {
+  arm: string; baseline: string; pass_rate_diff: Estimate; cost_usd_diff: Estimate; duration_s_diff: Estimate;
+  pass_rate: "higher" | "lower" | "no_loss" | "unknown"; runs_needed_per_arm: number; more_runs_needed: number;
+  verdict: string;
+};
+
+export type Experiment = {
+  experiments: string[]; experiment: string | null; confidence: number; margin_points: number; runs: number;
+  dags: string[]; first_at: string | null; last_at: string | null; arms: ExperimentArm[];
+  comparisons: ExperimentComparison[]; verdict: string;
+};
