@@ -3,7 +3,8 @@ hand-made distributions (a ``*.dist-info`` with ``entry_points.txt`` and a modul
 
 The lock file cannot take the example package (resolving it offline fails: uv's cache lacks the metadata of every
 platform the lock covers), so the example is installed the way pip would install it, with uv (pinned and
-bootstrapped by the Makefile into .tools) offline and ``--no-deps --target``: a real wheel build by setuptools, and
+bootstrapped by the Makefile into .tools) with ``--no-deps --target`` (offline when uv's cache holds the build
+backend, setuptools, else fetching it once): a real wheel build by setuptools, and
 a real ``dist-info`` whose entry points ``importlib.metadata`` reads. The folder goes first on ``sys.path`` and on
 ``PYTHONPATH``, so Airflow's subprocesses (dag-processor, scheduler, triggerer, workers) see the plugin too.
 """
@@ -37,7 +38,11 @@ def install_example(target: Path) -> Path:
     """Build and install the example plugin package into ``target`` (no dependencies: the venv has them)."""
     command = [_uv(), "pip", "install", "--no-deps", "--quiet", "--target", str(target), "--python", sys.executable,
                str(EXAMPLE)]  # fmt: skip
+    # offline first (uv's cache has setuptools once any build ran on the machine), then from the package index (a
+    # fresh machine: the build backend is fetched once)
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "UV_OFFLINE": "1"})
+    if result.returncode != 0:
+        result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"installing {EXAMPLE.name} failed:\n{result.stdout}\n{result.stderr}")
     return target
