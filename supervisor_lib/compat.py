@@ -42,8 +42,9 @@ Each entry: the problem in Airflow 3.3.2, where it is reported upstream, and wha
 9. ``dag.test()`` hands DAG-level callbacks the scheduler's ``SerializedDAG`` as ``dag`` (``DAG.test`` assigns the
    callbacks to it), which has no ``get_template_env``, so a notifier with templated fields fails there ("Callback
    failed"; the run is unaffected). The DAG processor, which runs these callbacks in a deployment, passes the real
-   DAG. Upstream: no report found. Here: nothing to work around in a deployment; tests of run-level notifiers use a
-   real Airflow (task-level callbacks run in the task's process and work under ``dag.test()``).
+   DAG. Upstream: no report found. Here: nothing to work around in a deployment; run-level notifiers are tested on a
+   real Airflow (``tests/integration/test_notify_stack.py``; task-level callbacks run in the task's process and work
+   under ``dag.test()``).
 """
 
 from __future__ import annotations

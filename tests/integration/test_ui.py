@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -224,6 +224,13 @@ def _shot(page: Page, folders: list[Path], name: str) -> None:
         page.screenshot(path=str(folder / f"{name}.png"))
 
 
+def _shot_of(part: Locator, folders: list[Path], name: str) -> None:
+    part.scroll_into_view_if_needed()
+    part.page.wait_for_timeout(300)
+    for folder in folders:
+        part.screenshot(path=str(folder / f"{name}.png"))
+
+
 def test_the_supervisor_page_charts_the_demo_runs_and_updates_live(
     tour: tuple[Page, list[str]], stack: AirflowStack, fix_run: str, printed: dict[str, str], shots: list[Path]
 ) -> None:
@@ -322,15 +329,72 @@ def test_the_views_follow_the_dark_theme_and_the_home_tile_shows_spend(
     assert not errors, errors
 
 
+#: an experiment's arms as a spec would declare them: (arm, model, passed per run, cost of a run in dollars)
+EXPERIMENT_ARMS = (
+    ("sonnet", "claude-sonnet-4-6", (1, 1, 1, 0, 1, 1, 1, 1), 0.052),
+    ("haiku", "claude-haiku-4-5", (1, 0, 1, 1, 0, 1, 1, 1), 0.014),
+)
+#: a value with its interval as the card writes it: "83.3% [43.6%, 97.0%]"
+WITH_INTERVAL = r".+ \[.+, .+\]"
+
+
+def _seed_experiment(stack: AirflowStack) -> None:
+    """Eight nightly runs of ``payments_bugfix.fix_fee`` in each of two arms, as the operator records them."""
+    from supervisor_lib.store import Store
+    from supervisor_lib.store.experiments import ArmOutcome, record_outcome
+
+    store = Store.from_url(f"sqlite:///{stack.home / 'analytics.db'}", name="ui test")
+    now = datetime.now(UTC)
+    for index, (arm, model, passes, cost) in enumerate(EXPERIMENT_ARMS):
+        for night, passed in enumerate(passes):
+            at = now - timedelta(days=8 - night, minutes=index)
+            record_outcome(store, ArmOutcome(
+                experiment="fee-models", arm=arm, arm_index=index, dag_id=FIX_DAG,
+                run_id=f"scheduled__{at:%Y-%m-%dT02:00:00+00:00}", task_id="fix_fee", map_index=index,
+                try_number=1, task_type="bug_fix", provider="anthropic", model=model,
+                status="passed" if passed else "failed", passed=bool(passed), review="approve" if passed else None,
+                iterations=1 + (night + index) % 3, tokens=(16_000 if index == 0 else 19_500) + 900 * night,
+                cost_usd=round(cost * (0.8 + 0.05 * night), 5), duration_s=(48.0 if index == 0 else 29.0) + night,
+                recorded_at=at,
+            ))  # fmt: skip
+    store.close()
+
+
+def test_the_experiments_card_shows_both_arms_with_intervals_and_the_verdict(
+    tour: tuple[Page, list[str]], stack: AirflowStack, printed: dict[str, str], shots: list[Path]
+) -> None:
+    page, errors = tour
+    _seed_experiment(stack)
+    report = stack.request("GET", "/supervisor/api/experiments")
+    assert report["experiment"] == "fee-models" and [a["arm"] for a in report["arms"]] == ["sonnet", "haiku"]
+    verdict = report["comparisons"][0]["verdict"]
+    assert verdict.startswith("arm haiku is cheaper by $"), verdict
+
+    page.goto(printed["ui"] + "/plugin/supervisor")
+    card = page.get_by_test_id("experiments")
+    expect(card.get_by_role("heading", name="Model experiments")).to_be_visible()
+    expect(card).to_contain_text(f"fee-models: 16 runs in {FIX_DAG}")
+    arms = card.get_by_test_id("experiment-arms")
+    for arm, model, passes, _ in EXPERIMENT_ARMS:
+        cells = arms.get_by_role("row").filter(has_text=f"anthropic:{model}").get_by_role("cell")
+        expect(cells.nth(0)).to_have_text(arm)
+        expect(cells.nth(2)).to_have_text(str(len(passes)))
+        for column in range(3, 8):  # pass rate, cost, tokens, latency, iterations: each with its interval
+            expect(cells.nth(column)).to_have_text(re.compile(f"^{WITH_INTERVAL}$"))
+    expect(card.get_by_text("haiku vs sonnet: not enough runs")).to_be_visible()
+    expect(card.get_by_test_id("experiment-verdict")).to_have_text(verdict)
+    _shot_of(card, shots, "supervisor-experiments")
+
+    page.get_by_role("button", name="User").click()  # and in the dark theme (a post-mortem screenshot only)
+    page.get_by_text("Appearance").click()
+    page.get_by_text("Dark Mode").click()
+    expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"))
+    _shot_of(card, shots[:1], "supervisor-experiments-dark")
+    assert not errors, errors
+
+
 # -- anomalies and forecasts (last: the demo history changes every number on the page) ------------------------------
 SCAN_DAG = "supervisor_anomaly_scan"
-
-
-def _shot_of(part: Locator, folders: list[Path], name: str) -> None:
-    part.scroll_into_view_if_needed()
-    part.page.wait_for_timeout(300)
-    for folder in folders:
-        part.screenshot(path=str(folder / f"{name}.png"))
 
 
 def test_the_scan_runs_and_a_demo_history_shows_anomalies_a_forecast_and_budgets(
