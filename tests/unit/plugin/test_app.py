@@ -235,7 +235,9 @@ def test_hostile_parameters_get_a_4xx_never_a_500_or_a_slow_answer(client: TestC
             started = time.perf_counter()
             answer = client.get(f"/supervisor/api/{path}", params={param: value}, headers=admin)
             assert answer.status_code in (200, 400, 422), (route, param, value[:20], answer.status_code, answer.text)
-            assert time.perf_counter() - started < 1.0, (route, param)
+            # a slow answer here means a scan or a runaway pattern (seconds to minutes); 5 s, not 1, because the
+            # whole suite on 2 cores once held one of these requests for 1.01 s
+            assert time.perf_counter() - started < 5.0, (route, param)
     for bad_id in (value, "x\x00y", "d" * 300):  # in the path: DAG, run and task ids
         if not bad_id.strip("./"):
             continue
