@@ -375,9 +375,13 @@ def test_the_experiments_card_shows_both_arms_with_intervals_and_the_verdict(
     expect(card.get_by_role("heading", name="Model experiments")).to_be_visible()
     expect(card).to_contain_text(f"fee-models: 16 runs in {FIX_DAG}")
     arms = card.get_by_test_id("experiment-arms")
-    for arm, model, passes, _ in EXPERIMENT_ARMS:
+    for index, (arm, model, passes, _) in enumerate(EXPERIMENT_ARMS):
         cells = arms.get_by_role("row").filter(has_text=f"anthropic:{model}").get_by_role("cell")
-        expect(cells.nth(0)).to_have_text(arm)
+        if index == 0:  # the arm the others are compared with says so
+            expect(cells.nth(0)).to_have_text(re.compile(rf"^{arm}\s*baseline$"))
+            expect(cells.nth(0).get_by_text("baseline", exact=True)).to_be_visible()
+        else:
+            expect(cells.nth(0)).to_have_text(arm)
         expect(cells.nth(2)).to_have_text(str(len(passes)))
         for column in range(3, 8):  # pass rate, cost, tokens, latency, iterations: each with its interval
             expect(cells.nth(column)).to_have_text(re.compile(f"^{WITH_INTERVAL}$"))

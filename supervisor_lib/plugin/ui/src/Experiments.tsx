@@ -17,8 +17,12 @@ function interval(value: Estimate, format: (n: number) => string): string {
 
 const round1 = (n: number) => n.toFixed(1);
 
-const ARM_COLUMNS: Column<ExperimentArm>[] = [
-  { key: "arm", label: "Arm", render: (a) => a.arm },
+/** The per-arm table's columns; the first arm, the one the others are compared with, says so. */
+const armColumns = (baseline: string | undefined): Column<ExperimentArm>[] => [
+  {
+    key: "arm", label: "Arm",
+    render: (a) => (a.arm === baseline ? <HStack gap={1}>{a.arm}<Badge size="sm" variant="outline">baseline</Badge></HStack> : a.arm),
+  },
   { key: "models", label: "Model", render: (a) => a.models.join(", ") },
   { key: "runs", label: "Runs", render: (a) => count(a.runs), numeric: true },
   { key: "pass", label: "Pass rate", render: (a) => interval(a.pass_rate, percent), numeric: true },
@@ -68,7 +72,7 @@ export function Experiments({ stamp }: { stamp: string }) {
             {data.experiment}: {count(data.runs)} runs in {data.dags.join(", ")}, {when(data.first_at)} – {when(data.last_at)}.
             Intervals: {Math.round(data.confidence * 100)}% (Wilson for the pass rate, bootstrap for the means).
           </Text>
-          <DataTable rows={data.arms} columns={ARM_COLUMNS} testId="experiment-arms" />
+          <DataTable rows={data.arms} columns={armColumns(data.arms[0]?.arm)} testId="experiment-arms" />
           {data.comparisons.map((c) => (
             <HStack key={c.arm} gap={2} mt={2} align="start">
               <Badge colorPalette={STATE_COLORS[c.pass_rate] ?? "gray"}>{c.arm} vs {c.baseline}: {STATE_LABELS[c.pass_rate] ?? c.pass_rate}</Badge>
