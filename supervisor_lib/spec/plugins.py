@@ -8,6 +8,7 @@ plugin is reported at the task that names it, with its package name, and never h
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -46,31 +47,27 @@ class PluginTaskType(str):
 
 def check_task_type(value: Any, builtins: type[Any]) -> Any:
     """A built-in task type (a member of ``builtins``), or a :class:`PluginTaskType` of an installed plugin."""
-    if not isinstance(value, str):
-        fail(f"expected a task type ({', '.join(_known(builtins, extensions.TASK_TYPES))}), got {describe(value)}")
-    if value in builtins._value2member_map_:
-        return builtins(value)
-    try:
-        found = extensions.task_type(value)
-    except extensions.PluginError as exc:
-        fail(str(exc))
-    if found is None:
-        fail(_unknown("task type", value, _known(builtins, extensions.TASK_TYPES)))
-    return PluginTaskType(value)
+    found = _check(value, builtins, "task type", extensions.TASK_TYPES, extensions.task_type)
+    return found if isinstance(found, builtins) else PluginTaskType(found)
 
 
 def check_provider(value: Any, builtins: type[Any]) -> Any:
     """A built-in provider (a member of ``builtins``, ``auto`` included), or the name of an installed plugin's."""
+    return _check(value, builtins, "provider", extensions.PROVIDERS, extensions.provider)
+
+
+def _check(value: Any, builtins: type[Any], what: str, group: str, lookup: Callable[[str], object]) -> Any:
+    """A member of ``builtins``, or ``value`` itself when an installed plugin of ``group`` declares it."""
     if not isinstance(value, str):
-        fail(f"expected a provider ({', '.join(_known(builtins, extensions.PROVIDERS))}), got {describe(value)}")
+        fail(f"expected a {what} ({', '.join(_known(builtins, group))}), got {describe(value)}")
     if value in builtins._value2member_map_:
         return builtins(value)
     try:
-        found = extensions.provider(value)
+        found = lookup(value)
     except extensions.PluginError as exc:
         fail(str(exc))
     if found is None:
-        fail(_unknown("provider", value, _known(builtins, extensions.PROVIDERS)))
+        fail(_unknown(what, value, _known(builtins, group)))
     return value
 
 

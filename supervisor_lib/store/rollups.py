@@ -146,14 +146,15 @@ def run_increments(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def upsert_sql(dialect: Dialect) -> str:
+def upsert_sql(dialect: Dialect, only_if: str = "") -> str:
     """Add one row's increments to its rollup row of every grain, in one statement (parameters:
     :func:`upsert_params`; each row of another grain, so no row is updated twice). ``WHERE true`` keeps SQLite from
-    reading ``ON CONFLICT`` as a join constraint."""
+    reading ``ON CONFLICT`` as a join constraint. ``only_if``: a one-row table to join, so nothing is added when it
+    is empty (the attempt's own ``INSERT ... RETURNING`` on PostgreSQL)."""
     mark = "%s" if dialect == "postgresql" else "?"
     keys = f"({', '.join(mark for _ in ('grain', 'bucket', *KEYS))})"
     return (f"INSERT INTO call_rollups (grain, bucket, {', '.join(KEYS)}, {', '.join(SUMS)})"
-            f" SELECT g.*, s.* FROM (VALUES {', '.join(keys for _ in GRAINS)}) AS g,"
+            f" SELECT g.*, s.* FROM (VALUES {', '.join(keys for _ in GRAINS)}) AS g,{f' {only_if},' if only_if else ''}"
             f" (VALUES ({', '.join(mark for _ in SUMS)})) AS s WHERE true"
             f" ON CONFLICT (grain, bucket, {', '.join(KEYS)}) DO UPDATE SET {upsert_adds()}")  # fmt: skip
 

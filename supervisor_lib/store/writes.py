@@ -50,8 +50,7 @@ def insert_one_postgresql(row: Mapping[str, Any], transcript: Mapping[str, Any] 
              " ON CONFLICT (call_id) DO NOTHING RETURNING 1)"]  # fmt: skip
     params: list[Any] = [row[column] for column in CALL_ATTEMPT_COLUMNS]
     # every grain's rollup row in one INSERT, taking its rows only if the attempt was new (a join with ``ins``)
-    upsert = rollups.upsert_sql("postgresql").replace(" AS g,", " AS g, ins,", 1)
-    parts.append(f"r AS ({upsert} RETURNING 1)")
+    parts.append(f"r AS ({rollups.upsert_sql('postgresql', only_if='ins')} RETURNING 1)")
     params += rollups.upsert_params(row)
     parts.append(_from_ins("r_run", "run_rollups", _RUN_COLUMNS, _conflict_run()))
     params += _run_params(row)
